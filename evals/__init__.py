@@ -1,0 +1,1 @@
+"""Evaluation: dataset loaders, metrics over stored records, summaries and reports."""

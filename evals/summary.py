@@ -1,0 +1,91 @@
+"""Run summaries from records: accuracy, failures, cost per problem and role, and the sweep table
+(N against accuracy per aggregator, pass@N, tokens and seconds per problem, with intervals)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from evals.metrics import aggregator_at_k, mean_ci, paired_bootstrap, pass_at_k
+from tts.ledger import Totals
+from tts.types import Candidate
+
+
+def candidates_of(record: dict[str, Any]) -> list[Candidate]:
+    """Rebuild candidates (answers, scores, grades, token counts) from a stored record."""
+    return [Candidate(problem_id=record["id"], index=c["index"], role=c.get("role", ""),
+                      seed=c.get("seed"), token_ids=[], text=c.get("text", ""), answer=c.get("answer"),
+                      scores=c.get("scores", {}), grade=c.get("grade"),
+                      completion_tokens=c.get("completion_tokens", 0),
+                      prompt_tokens=c.get("prompt_tokens", 0), iid=c.get("iid", True))
+            for c in record.get("candidates", [])]
+
+
+def _ci(values: list[float]) -> dict[str, float]:
+    mean, lo, hi = mean_ci(values)
+    return {"mean": mean, "lo": lo, "hi": hi}
+
+
+def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any], subsets: int,
+                seed: int) -> dict[str, Any]:
+    """Per N: each aggregator's accuracy, pass@N and tokens per problem, from one run at the largest N."""
+    cands = [candidates_of(r) for r in ok]
+    usable = [(r, c) for r, c in zip(ok, cands) if c and all(x.iid for x in c)]
+    rows, per_problem = [], {}
+    for k in ns:
+        eligible = [(r, c) for r, c in usable if len(c) >= k]
+        if not eligible:
+            continue
+        row: dict[str, Any] = {"n": k, "problems": len(eligible)}
+        for agg in aggregators:
+            rng = random.Random(seed + k)
+            vals = [aggregator_at_k(agg, c, k, subsets, rng) for _, c in eligible]
+            row[agg.name] = _ci(vals)
+            per_problem[(agg.name, k)] = {r["id"]: v for (r, _), v in zip(eligible, vals)}
+        row["pass"] = _ci([pass_at_k(len(c), sum(1 for x in c if (x.grade or 0) > 0), k) for _, c in eligible])
+        row["tokens_per_problem"] = sum(
+            c[0].prompt_tokens + k * sum(x.completion_tokens for x in c) / len(c) for _, c in eligible
+        ) / len(eligible)
+        rows.append(row)
+    acc1 = {r["id"]: sum((x.grade or 0) for x in c) / len(c) for r, c in usable}
+    gains = {}
+    for (name, k), vals in per_problem.items():
+        if k == max(ns) and vals:
+            ids = sorted(vals)
+            mean, lo, hi = paired_bootstrap([vals[i] for i in ids], [acc1[i] for i in ids])
+            gains[f"{name}@{k} - acc@1"] = {"mean": mean, "lo": lo, "hi": hi, "problems": len(ids)}
+    return {"rows": rows, "paired_gain_vs_single_sample": gains}
+
+
+def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: list[Any],
+              cost_model: str = "") -> dict[str, Any]:
+    """Summary dict of a run (written as summary.json and printed by `tts run` / `tts show`)."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    failed = [r for r in records if r.get("status") != "ok"]
+    by_role: dict[str, Totals] = {}
+    for r in records:
+        for role, t in r.get("cost", {}).items():
+            by_role.setdefault(role, Totals())
+            for key, value in Totals.from_dict(t).__dict__.items():
+                setattr(by_role[role], key, getattr(by_role[role], key) + value)
+    n = max(len(records), 1)
+    summary: dict[str, Any] = {
+        "recipe": recipe.name, "problems": len(records), "ok": len(ok), "failed": len(failed),
+        "failed_ids": [r["id"] for r in failed][:20],
+        "accuracy": _ci([float(r.get("grade") or 0.0) for r in ok]) if ok else None,
+        "tokens_per_problem": sum(t.tokens for t in by_role.values()) / n,
+        "seconds_per_problem": sum(r.get("seconds", 0.0) for r in records) / n,
+        "eflops_per_problem": sum(t.eflops for t in by_role.values()) / n,
+        "cost_model": cost_model,
+        "cost_by_role": {k: v.to_dict() for k, v in by_role.items()},
+    }
+    if recipe.sweep and ok:
+        summary["sweep"] = sweep_table(ok, recipe.sweep.n, sweep_aggregators, recipe.sweep.subsets,
+                                       recipe.seed)
+    return summary
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

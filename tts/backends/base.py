@@ -1,0 +1,55 @@
+"""The backend contract: async generation on token-id prompts, streaming with abort, prefill-only
+scoring of a continuation span, capabilities, the model's shape and its tokenizer."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tts.cost.shape import ModelShape
+from tts.types import Capabilities, Generation, Sampling, StreamDelta
+
+
+class BackendError(RuntimeError):
+    """A backend could not load its model or serve a request."""
+
+
+class Backend(abc.ABC):
+    """One model behind an engine. Concurrent calls from many problems are batched by the backend."""
+
+    name: str = "backend"
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    @abc.abstractmethod
+    def shape(self) -> ModelShape: ...
+
+    @property
+    @abc.abstractmethod
+    def tokenizer(self) -> Any: ...
+
+    async def start(self) -> None:
+        """Load the model (idempotent). Called once before the first request."""
+
+    async def close(self) -> None:
+        """Release the engine and its processes or threads."""
+
+    @abc.abstractmethod
+    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        """Sample `sampling.n` completions of `prompt_ids`; final output only."""
+
+    @abc.abstractmethod
+    def stream(self, prompt_ids: list[int], sampling: Sampling) -> AsyncIterator[StreamDelta]:
+        """Yield deltas as tokens are produced; closing the iterator aborts the request."""
+
+    @abc.abstractmethod
+    async def score(self, prompt_ids: list[int], continuation_ids: list[int]) -> list[float]:
+        """Log-probabilities of each continuation token given everything before it (prefill only)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for diagnostics and tests (forward passes, batch sizes, ...)."""
+        return {}

@@ -1,0 +1,294 @@
+"""`hf` backend: a transformers model served by a worker thread that batches the requests of all
+concurrent problems into shared forward passes, with a per-row random stream for reproducibility.
+The only backend that can pass gradients into the model (test-time learning uses it)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from tts.backends.base import Backend, BackendError
+from tts.cost.shape import ModelShape
+from tts.types import Capabilities, Completion, Generation, Sampling, StreamDelta
+
+log = logging.getLogger(__name__)
+
+
+class HFBackend(Backend):
+    """Transformers model behind an in-process micro-batcher.
+
+    `model` is a local folder or hub id; `gguf_file` loads a GGUF checkpoint; `device_map`
+    (through accelerate) spreads a large model over devices. `max_batch_rows` caps the rows
+    decoded together; `batch_wait_ms` is how long the worker waits for more requests to batch.
+    """
+
+    name = "hf"
+
+    def __init__(self, model: str, tokenizer: str | None = None, dtype: str = "auto",
+                 device: str = "cpu", device_map: str | dict | None = None,
+                 gguf_file: str | None = None, max_batch_rows: int = 256,
+                 batch_wait_ms: float = 2.0, trust_remote_code: bool = False,
+                 attn_implementation: str | None = None) -> None:
+        self.model_path, self.tokenizer_path = model, tokenizer
+        self.dtype, self.device, self.device_map = dtype, device, device_map
+        self.gguf_file, self.trust_remote_code = gguf_file, trust_remote_code
+        self.attn_implementation = attn_implementation
+        self.max_batch_rows, self.batch_wait = max_batch_rows, batch_wait_ms / 1000
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._decoder: Any = None
+        self._shape: ModelShape | None = None
+        self._eos: frozenset[int] = frozenset()
+        self._pending: list[Any] = []
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._start_lock = asyncio.Lock()
+
+    # -- loading -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._model is None:
+                await asyncio.to_thread(self.load)
+
+    def load(self) -> None:
+        """Load model and tokenizer (blocking); one clear error line when it fails."""
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.gguf_file is None and not Path(self.model_path).exists() and "/" not in self.model_path:
+            raise BackendError(f"hf backend: model '{self.model_path}' is neither a folder nor a hub id")
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.gguf_file:
+            kwargs["gguf_file"] = self.gguf_file
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path or self.model_path, **kwargs)
+            if self.dtype != "auto":
+                kwargs["dtype"] = getattr(torch, self.dtype)
+            if self.device_map is not None:
+                kwargs["device_map"] = self.device_map
+            if self.attn_implementation:
+                kwargs["attn_implementation"] = self.attn_implementation
+            model = AutoModelForCausalLM.from_pretrained(self.model_path, **kwargs)
+        except Exception as exc:  # transformers raises many types; the user needs one line
+            raise BackendError(f"hf backend: cannot load '{self.model_path}': {exc}".splitlines()[0]) from exc
+        if self.device_map is None:
+            model = model.to(self.device)
+        self._model = model.eval()
+        self._finish_load()
+
+    def _finish_load(self) -> None:
+        from tts.backends.hf_decode import Decoder
+
+        tok, model = self._tokenizer, self._model
+        eos = model.generation_config.eos_token_id if model.generation_config else None
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tok.eos_token_id is not None:
+            eos_ids.add(tok.eos_token_id)
+        self._eos = frozenset(eos_ids)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (min(eos_ids) if eos_ids else 0)
+        keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self._decoder = Decoder(model, tok, pad, keeps)
+        params = sum(p.numel() for p in model.parameters())
+        self._shape = ModelShape.from_hf_config(model.config, params=params)
+        self._thread = threading.Thread(target=self._worker, name=f"tts-hf-{id(self):x}", daemon=True)
+        self._thread.start()
+        log.info("hf backend: loaded %s (%.1fM parameters)", self.model_path, params / 1e6)
+
+    @property
+    def model(self) -> Any:
+        """The loaded `transformers` model (for methods that touch weights)."""
+        self._require_loaded()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        self._require_loaded()
+        return self._tokenizer
+
+    @property
+    def shape(self) -> ModelShape:
+        self._require_loaded()
+        assert self._shape is not None
+        return self._shape
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=True,
+                            gradients=True, max_n=None)
+
+    def _require_loaded(self) -> None:
+        if self._model is None:
+            raise BackendError("hf backend: model not loaded yet (await backend.start())")
+
+    def stats(self) -> dict[str, Any]:
+        return vars(self._decoder.counters).copy() if self._decoder else {}
+
+    async def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 30)
+
+    # -- requests ----------------------------------------------------------------------------
+    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        job = self._make_job(prompt_ids, sampling, lambda j: _resolve(loop, future, j), None)
+        self._submit(job)
+        try:
+            await future
+        except asyncio.CancelledError:
+            job.aborted = True
+            raise
+        return self._generation(job)
+
+    async def stream(self, prompt_ids: list[int], sampling: Sampling) -> AsyncIterator[StreamDelta]:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        job = self._make_job(prompt_ids, sampling,
+                             lambda j: loop.call_soon_threadsafe(queue.put_nowait, None),
+                             lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
+        self._submit(job)
+        try:
+            while (delta := await queue.get()) is not None:
+                yield delta
+        finally:
+            job.aborted = True  # closing the iterator (or cancellation) aborts decoding
+
+    async def score(self, prompt_ids: list[int], continuation_ids: list[int]) -> list[float]:
+        from tts.backends.hf_decode import ScoreJob
+
+        if not prompt_ids:
+            raise ValueError("score needs at least one prompt token before the continuation")
+        if not continuation_ids:
+            return []
+        await self.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._submit(ScoreJob(list(prompt_ids), list(continuation_ids),
+                              lambda r: loop.call_soon_threadsafe(_settle, future, r)))
+        return await future
+
+    def _make_job(self, prompt_ids: list[int], sampling: Sampling, on_done: Any, on_delta: Any) -> Any:
+        from tts.backends.hf_decode import GenJob
+        from tts.backends.sampler import RowState, make_generator
+
+        if not prompt_ids or not all(isinstance(t, int) for t in prompt_ids):
+            raise ValueError("generate needs a non-empty list of int token ids (render it through the role)")
+        early = sorted(self._eos | set(sampling.stop_token_ids))
+        bad = self._bad_sequences(sampling.bad_words)
+        rows = [RowState(sampling, make_generator(None if sampling.seed is None else sampling.seed + i),
+                         early, bad, self._eos) for i in range(sampling.n)]
+        return GenJob(list(prompt_ids), sampling, rows, on_done, on_delta)
+
+    def _bad_sequences(self, words: tuple[str, ...]) -> list[list[int]]:
+        seqs: list[list[int]] = []
+        for word in words:
+            for variant in {word, " " + word}:
+                ids = self._tokenizer.encode(variant, add_special_tokens=False)
+                if ids and ids not in seqs:
+                    seqs.append(ids)
+        return seqs
+
+    def _generation(self, job: Any) -> Generation:
+        comps = [Completion(list(r.out_ids), self._decoder.row_text(r), list(r.logprobs),
+                            r.finish_reason, None if r.sampling.seed is None else r.sampling.seed + i)
+                 for i, r in enumerate(job.rows)]
+        return Generation(comps, prompt_tokens=len(job.prompt_ids), cached_prompt_tokens=0,
+                          seconds=time.perf_counter() - job.started)
+
+    def _submit(self, job: Any) -> None:
+        with self._cv:
+            if self._closed:
+                raise BackendError("hf backend is closed")
+            self._pending.append(job)
+            self._cv.notify()
+
+    # -- worker thread -----------------------------------------------------------------------
+    def _worker(self) -> None:
+        from tts.backends.hf_decode import ScoreJob
+
+        while True:
+            with self._cv:
+                while not self._pending and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+            time.sleep(self.batch_wait)  # let concurrent requests join this batch
+            with self._cv:
+                scores = [j for j in self._pending if isinstance(j, ScoreJob)]
+                gens = self._take_generation_batch()
+                self._pending = [j for j in self._pending if j not in scores and j not in gens]
+            if scores:
+                self._run_scores(scores)
+            if gens:
+                self._run_generation(gens)
+
+    def _take_generation_batch(self) -> list[Any]:
+        from tts.backends.hf_decode import GenJob
+
+        batch, rows = [], 0
+        for job in self._pending:
+            if isinstance(job, GenJob) and (not batch or rows + len(job.rows) <= self.max_batch_rows):
+                batch.append(job)
+                rows += len(job.rows)
+        return batch
+
+    def _run_generation(self, jobs: list[Any]) -> None:
+        live = [j for j in jobs if not j.aborted]
+        for job in jobs:
+            if job.aborted:
+                for row in job.rows:
+                    row.finished, row.finish_reason = True, "abort"
+                job.on_done(job)
+        if not live:
+            return
+        try:
+            self._decoder.generate(live)
+        except Exception as exc:  # fail the requests, keep the worker alive
+            log.exception("hf backend: decode batch failed")
+            for job in live:
+                job.rows[0].finish_reason = f"error: {exc}"
+                job.on_done(job)
+
+    def _run_scores(self, jobs: list[Any], max_tokens: int = 16384) -> None:
+        chunk: list[Any] = []
+        for job in jobs + [None]:
+            size = sum(len(j.prompt) + len(j.continuation) for j in chunk)
+            if chunk and (job is None or size + len(job.prompt) + len(job.continuation) > max_tokens):
+                try:
+                    for j, res in zip(chunk, self._decoder.score(chunk)):
+                        j.on_done(res)
+                except Exception as exc:
+                    for j in chunk:
+                        j.on_done(BackendError(f"hf backend: score failed: {exc}"))
+                chunk = []
+            if job is not None:
+                chunk.append(job)
+
+
+def _settle(future: asyncio.Future, result: Any) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future, job: Any) -> None:
+    reason = job.rows[0].finish_reason
+    result: Any = BackendError(reason) if reason.startswith("error:") else job
+    loop.call_soon_threadsafe(_settle, future, result)

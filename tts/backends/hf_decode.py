@@ -1,0 +1,192 @@
+"""The hf backend's batched decode and scoring passes. Prompts of many requests are left-padded
+into one batch, prefilled once per request and expanded to its n rows; rows leave the batch as
+they finish (the KV cache is compacted), so one request never waits for an unrelated long one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from tts.backends.sampler import RowState, sample_next
+from tts.types import Sampling, StreamDelta
+
+
+@dataclass
+class GenJob:
+    """One `generate`/`stream` request waiting for or inside a decode batch."""
+
+    prompt_ids: list[int]
+    sampling: Sampling
+    rows: list[RowState]
+    on_done: Callable[["GenJob"], None]
+    on_delta: Callable[[StreamDelta], None] | None = None
+    aborted: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    emitted_chars: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ScoreJob:
+    """One `score` request: log-probs of `continuation` given `prompt`."""
+
+    prompt: list[int]
+    continuation: list[int]
+    on_done: Callable[[list[float] | BaseException], None]
+
+
+@dataclass
+class Counters:
+    """What the engine did, for tests and diagnostics."""
+
+    forward_passes: int = 0
+    prefill_passes: int = 0
+    score_passes: int = 0
+    decode_batches: int = 0
+    max_batch_rows: int = 0
+    tokens_generated: int = 0
+
+
+def left_pad(seqs: list[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, ...]:
+    """Left-padded ids, attention mask and position ids for a batch of sequences."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, seq in enumerate(seqs):
+        if seq:
+            ids[r, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            mask[r, width - len(seq):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+class Decoder:
+    """Runs decode and score batches on one loaded model (called from the backend's worker)."""
+
+    def __init__(self, model: Any, tokenizer: Any, pad_id: int, keeps_logits: bool) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pad_id = pad_id
+        self.keeps_logits = keeps_logits
+        self.device = getattr(model, "device", torch.device("cpu"))
+        self.counters = Counters()
+
+    def _forward(self, keep: int | None = None, **inputs: Any) -> Any:
+        if self.keeps_logits and keep is not None:
+            inputs["logits_to_keep"] = keep
+        self.counters.forward_passes += 1
+        return self.model(**inputs, use_cache="past_key_values" in inputs)
+
+    @torch.inference_mode()
+    def score(self, jobs: list[ScoreJob]) -> list[list[float]]:
+        """Continuation log-probs for each job in one padded prefill."""
+        ids, mask, pos = left_pad([j.prompt + j.continuation for j in jobs], self.pad_id, self.device)
+        keep = max(len(j.continuation) for j in jobs) + 1
+        self.counters.score_passes += 1
+        logits = self._forward(keep, input_ids=ids, attention_mask=mask, position_ids=pos).logits
+        logits = logits[:, -keep:, :].float()
+        results = []
+        for r, job in enumerate(jobs):
+            c = len(job.continuation)
+            rows = torch.log_softmax(logits[r, keep - 1 - c: keep - 1, :], dim=-1)
+            target = torch.tensor(job.continuation, device=rows.device).unsqueeze(1)
+            results.append(rows.gather(1, target).squeeze(1).tolist())
+        return results
+
+    @torch.inference_mode()
+    def generate(self, jobs: list[GenJob]) -> None:
+        """Decode every row of `jobs` to completion, calling each job's `on_done` as it finishes."""
+        from transformers import DynamicCache
+
+        self.counters.decode_batches += 1
+        ids, mask, pos = left_pad([j.prompt_ids for j in jobs], self.pad_id, self.device)
+        cache = DynamicCache()
+        self.counters.prefill_passes += 1
+        out = self._forward(1, input_ids=ids, attention_mask=mask, position_ids=pos,
+                            past_key_values=cache)
+        expand = [j for j, job in enumerate(jobs) for _ in job.rows]
+        cache.batch_select_indices(torch.tensor(expand, device=self.device))
+        logits = out.logits[expand, -1, :]
+        mask, next_pos = mask[expand], pos[expand, -1:] + 1
+        live = [(job, row) for job in jobs for row in job.rows]
+        self.counters.max_batch_rows = max(self.counters.max_batch_rows, len(live))
+        pending = {id(job): len(job.rows) for job in jobs}
+        while live:
+            tokens, lps = sample_next(logits, [row for _, row in live])
+            for (job, row), tok, lp in zip(live, tokens, lps):
+                self._advance(job, row, tok, lp)
+            keep = [i for i, (job, row) in enumerate(live) if not row.finished]
+            for job, row in live:
+                if row.finished and id(job) in pending:
+                    pending[id(job)] -= 1
+                    if pending[id(job)] == 0:
+                        del pending[id(job)]
+                        job.on_done(job)
+            if not keep:
+                break
+            step_ids = torch.tensor([[tokens[i]] for i in keep], device=self.device)
+            if len(keep) < len(live):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, next_pos = mask[index], next_pos[index]
+                live = [live[i] for i in keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            logits = self._forward(1, input_ids=step_ids, attention_mask=mask, position_ids=next_pos,
+                                   past_key_values=cache).logits[:, -1, :]
+            next_pos = next_pos + 1
+
+    def _advance(self, job: GenJob, row: RowState, token: int, logprob: float) -> None:
+        """Append a token to a row and decide whether the row is finished."""
+        if job.aborted:
+            row.finished, row.finish_reason = True, "abort"
+            return
+        self.counters.tokens_generated += 1
+        row.out_ids.append(token)
+        row.logprobs.append(logprob)
+        sampling = row.sampling
+        if token in row.eos_ids or token in sampling.stop_token_ids:
+            row.finished, row.finish_reason = True, "stop"
+        elif sampling.stop and self._hit_stop_string(row):
+            row.finished, row.finish_reason = True, "stop"
+        elif len(row.out_ids) >= sampling.max_tokens:
+            row.finished, row.finish_reason = True, "length"
+        if job.on_delta is not None:
+            self._emit(job, row)
+
+    def _hit_stop_string(self, row: RowState) -> bool:
+        """Check the decoded tail for a stop string; remember where the text must be cut."""
+        width = max(len(s) for s in row.sampling.stop) + 4
+        tail = self.tokenizer.decode(row.out_ids[-width:], skip_special_tokens=True)
+        if not any(s in tail for s in row.sampling.stop):
+            return False
+        text = self.tokenizer.decode(row.out_ids, skip_special_tokens=True)
+        hits = [(text.find(s), s) for s in row.sampling.stop if s in text]
+        at, stop = min(hits)
+        row.stop_at_char = at + (len(stop) if row.sampling.include_stop_str_in_output else 0)
+        return True
+
+    def row_text(self, row: RowState) -> str:
+        """Final text of a row, cut at its stop string or stop token as vLLM does."""
+        ids = row.out_ids
+        if (row.finish_reason == "stop" and ids and ids[-1] in row.sampling.stop_token_ids
+                and not row.sampling.include_stop_str_in_output):
+            ids = ids[:-1]
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return text if row.stop_at_char is None else text[: row.stop_at_char]
+
+    def _emit(self, job: GenJob, row: RowState) -> None:
+        """Send the newest token of a streamed row as a delta (text diffed incrementally)."""
+        index = job.rows.index(row)
+        if not job.emitted_chars:
+            job.emitted_chars = [0] * len(job.rows)
+        text = self.row_text(row) if row.finished else self.tokenizer.decode(
+            row.out_ids, skip_special_tokens=True)
+        # Hold back a trailing replacement char: a multi-byte character may still be incomplete.
+        stable = text if row.finished else text.rstrip("\ufffd")
+        delta = stable[job.emitted_chars[index]:]
+        job.emitted_chars[index] = max(job.emitted_chars[index], len(stable))
+        job.on_delta(StreamDelta(index, row.out_ids[-1:], delta, row.logprobs[-1:],
+                                 row.finish_reason if row.finished else None))

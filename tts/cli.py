@@ -1,0 +1,114 @@
+"""The `tts` command line: run a recipe, show a run, list what is registered, check a recipe.
+Heavy libraries are imported inside the commands, so `tts --help` answers at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="tts: test-time scaling experiments over vLLM, OpenAI-compatible and HF backends.")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
+        limit: Optional[int] = typer.Option(None, help="only the first N problems"),
+        set_: list[str] = typer.Option([], "--set", help="override a recipe field: key.path=value"),
+        out: Optional[Path] = typer.Option(None, help="run folder (default: output.dir/output.name)"),
+        progress: bool = typer.Option(True, help="show a progress bar"),
+        verbose: bool = typer.Option(False, "-v", "--verbose")) -> None:
+    """Run (or resume) a recipe; records land in the run folder as problems finish."""
+    _setup_logging(verbose)
+    from tts.components import RecipeError
+    from tts.registry import RegistryError
+    from tts.runner import run_recipe
+
+    try:
+        summary = asyncio.run(run_recipe(recipe, set_, out, limit, progress and sys.stderr.isatty()))
+    except KeyboardInterrupt:
+        _fail("interrupted; finished problems are recorded; run the same command again to resume", 130)
+    except (RecipeError, RegistryError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # a backend that would not load, a dataset that would not read
+        _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+    from evals.table import render
+
+    render(summary)
+
+
+@app.command()
+def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run`")) -> None:
+    """Print the summary table of a run (recomputed from its records)."""
+    from evals.summary import summarize
+    from tts.build import check_recipe
+    from tts.components import RecipeError
+    from tts.recipe import parse_recipe
+    from tts.records import read_records
+
+    import yaml
+
+    lock = run_dir / "recipe.lock.yaml"
+    if not lock.exists():
+        _fail(f"{run_dir} is not a run folder (no recipe.lock.yaml)")
+    try:
+        recipe = parse_recipe(yaml.safe_load(lock.read_text())["recipe"], str(lock))
+        pieces = check_recipe(recipe)
+        summary = summarize(read_records(run_dir), recipe, pieces.sweep_aggregators)
+    except (RecipeError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    from evals.table import render
+
+    render(summary)
+
+
+@app.command("list")
+def list_() -> None:
+    """List registered backends, strategies, verifiers and datasets (built-ins and plug-ins)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tts.registry import KINDS, available
+
+    table = Table("kind", "name", "from")
+    for kind in KINDS:
+        for name, origin in sorted(available(kind).items()):
+            table.add_row(kind, name, origin)
+    Console().print(table)
+
+
+@app.command()
+def check(recipe: Path = typer.Argument(..., help="recipe YAML file"),
+          set_: list[str] = typer.Option([], "--set", help="override a recipe field: key.path=value")) -> None:
+    """Validate a recipe and build its components without loading any model."""
+    from tts.build import check_recipe
+    from tts.components import RecipeError
+    from tts.recipe import load_recipe
+
+    try:
+        check_recipe(load_recipe(recipe, set_))
+    except RecipeError as exc:
+        _fail(str(exc))
+    typer.echo(f"{recipe}: ok")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The strategy context: what a strategy may use for one problem — roles (with budget, seeds and
+ledger applied to every call), selectors, an extractor, an rng and a logger. Never the grader."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tts.budget import Budget, Reservation
+from tts.ledger import Ledger, LedgerEntry
+from tts.roles import Role
+from tts.seeds import derive_seed
+from tts.types import Candidate, Generation, Problem, Sampling, StreamDelta
+
+
+def logprob_stats(logprobs: list[float] | None, tail: int = 32) -> dict[str, float]:
+    """Mean, minimum, sum and tail-mean token log-probability of one sample."""
+    if not logprobs:
+        return {}
+    finite = [x if math.isfinite(x) else -1e4 for x in logprobs]
+    end = finite[-tail:]
+    return {"mean": sum(finite) / len(finite), "min": min(finite), "sum": sum(finite),
+            "tail_mean": sum(end) / len(end), "count": float(len(finite))}
+
+
+class StrategyContext:
+    """Per-problem handle a strategy works through."""
+
+    def __init__(self, problem: Problem, roles: dict[str, Role], ledger: Ledger, budget: Budget,
+                 run_seed: int = 0, selectors: dict[str, Any] | None = None,
+                 extractor: Any = None, logger: logging.Logger | None = None) -> None:
+        self.problem, self.roles, self.ledger, self.budget = problem, roles, ledger, budget
+        self.run_seed = run_seed
+        self.selectors = selectors or {}
+        self.extractor = extractor
+        self.log = logger or logging.getLogger("tts.strategy")
+        self.rng = random.Random(derive_seed(run_seed, problem.id, "rng"))
+        self._calls: dict[str, int] = {}
+
+    def role(self, name: str) -> "BoundRole":
+        if name not in self.roles:
+            raise KeyError(f"role '{name}' is not defined in the recipe (roles: {', '.join(self.roles)})")
+        return BoundRole(self, self.roles[name])
+
+    def seed(self, call_path: str) -> int:
+        """Base seed of a call; sample i of it uses this + i."""
+        return derive_seed(self.run_seed, self.problem.id, call_path)
+
+    def next_call_path(self, prefix: str) -> str:
+        """`prefix/k` for the k-th call with this prefix in program order."""
+        k = self._calls.get(prefix, 0)
+        self._calls[prefix] = k + 1
+        return f"{prefix}/{k}"
+
+    def extract(self, text: str) -> str | None:
+        return self.extractor.extract(text) if self.extractor is not None else None
+
+    def candidates(self, gen: Generation, role: str, start: int = 0, iid: bool = True) -> list[Candidate]:
+        """Candidates from a generation's completions, answers extracted once here."""
+        shape = self.roles[role].backend.shape
+        out = []
+        for i, comp in enumerate(gen.completions):
+            out.append(Candidate(
+                problem_id=self.problem.id, index=start + i, role=role, seed=comp.seed,
+                token_ids=comp.token_ids, text=comp.text, answer=self.extract(comp.text),
+                logprob_stats=logprob_stats(comp.logprobs), logprobs=comp.logprobs,
+                finish_reason=comp.finish_reason, prompt_tokens=gen.prompt_tokens,
+                completion_tokens=len(comp.token_ids), iid=iid,
+                eflops=self.ledger.cost(shape, "generate", 0, len(comp.token_ids), 1)))
+        return out
+
+    async def score_candidates(self, candidates: list[Candidate]) -> None:
+        """Run every recipe selector over the candidates; scores land in `candidate.scores`."""
+        for name, selector in self.selectors.items():
+            if not candidates:
+                return
+            values = await selector.score(self.problem, candidates, self)
+            for cand, value in zip(candidates, values):
+                cand.scores[name] = float(value)
+
+    # -- budget ------------------------------------------------------------------------------
+    def _amount(self, kind: str, role: Role, prompt: int, completion: int, n: int) -> float:
+        unit = self.budget.unit
+        if unit == "samples":
+            return float(n if kind != "score" else 0)
+        if unit == "tokens":
+            return float(prompt + completion)
+        return self.ledger.cost(role.backend.shape, kind, prompt, completion, n)
+
+    def affordable_n(self, role: str, prompt_tokens: int, sampling: Sampling) -> int:
+        """How many samples of this call the budget can still cover (0 if none)."""
+        r = self.roles[role]
+        for n in range(sampling.n, 0, -1):
+            if self._amount("generate", r, prompt_tokens, sampling.max_tokens * n, n) <= self.budget.remaining:
+                return n
+        return 0
+
+    def _reserve(self, kind: str, role: Role, prompt: int, completion: int, n: int) -> Reservation:
+        return self.budget.reserve(self._amount(kind, role, prompt, completion, n))
+
+    def _charge(self, res: Reservation, role: Role, entry: LedgerEntry) -> None:
+        shape = role.backend.shape
+        entry.eflops = self.ledger.cost(shape, entry.kind, entry.prompt_tokens, entry.completion_tokens, entry.n)
+        self.ledger.record(entry)
+        self.budget.settle(res, self._amount(entry.kind, role, entry.prompt_tokens, entry.completion_tokens, entry.n))
+
+
+class BoundRole:
+    """A role as a strategy sees it: every call seeded, reserved against the budget and ledgered."""
+
+    def __init__(self, ctx: StrategyContext, role: Role) -> None:
+        self.ctx, self.role, self.name = ctx, role, role.name
+
+    def __getattr__(self, item: str) -> Any:  # render, encode, decode, tokenizer, sampling ...
+        return getattr(self.role, item)
+
+    def prompt(self, assistant_prefix: str | None = None) -> list[int]:
+        """The recipe prompt for the current problem, rendered for this role."""
+        return self.role.render_problem(self.ctx.problem.problem, assistant_prefix)
+
+    def sampling(self, **overrides: Any) -> Sampling:
+        return self.role.sampling.replace(**overrides) if overrides else self.role.sampling
+
+    def _seeded(self, sampling: Sampling | None, call: str | None, kind: str) -> Sampling:
+        s = sampling or self.role.sampling
+        if s.seed is None:
+            s = s.replace(seed=self.ctx.seed(call or self.ctx.next_call_path(f"{self.name}:{kind}")))
+        return s
+
+    async def generate(self, prompt_ids: list[int], sampling: Sampling | None = None,
+                       call: str | None = None) -> Generation:
+        """Sample with seeds derived from (run, problem, call path); budget and ledger applied."""
+        s = self._seeded(sampling, call, "generate")
+        res = self.ctx._reserve("generate", self.role, len(prompt_ids), s.max_tokens * s.n, s.n)
+        try:
+            gen = await self.role.backend.generate(prompt_ids, s)
+        except BaseException:
+            self.ctx.budget.settle(res, 0.0)
+            raise
+        entry = LedgerEntry(self.ctx.problem.id, self.name, "generate", s.n,
+                            gen.prompt_tokens - gen.cached_prompt_tokens, gen.cached_prompt_tokens,
+                            gen.completion_tokens, gen.seconds)
+        self.ctx._charge(res, self.role, entry)
+        return gen
+
+    async def stream(self, prompt_ids: list[int], sampling: Sampling | None = None,
+                     call: str | None = None) -> AsyncIterator[StreamDelta]:
+        """Stream deltas; closing the iterator aborts the request and charges what was produced."""
+        s = self._seeded(sampling, call, "stream")
+        res = self.ctx._reserve("stream", self.role, len(prompt_ids), s.max_tokens * s.n, s.n)
+        produced, t0 = 0, time.perf_counter()
+        agen = self.role.backend.stream(prompt_ids, s)
+        try:
+            async for delta in agen:
+                produced += len(delta.token_ids)
+                yield delta
+        finally:
+            await agen.aclose()
+            entry = LedgerEntry(self.ctx.problem.id, self.name, "stream", s.n, len(prompt_ids), 0,
+                                produced, time.perf_counter() - t0)
+            self.ctx._charge(res, self.role, entry)
+
+    async def score(self, prompt_ids: list[int], continuation_ids: list[int]) -> list[float]:
+        """Log-probs of the continuation (prefill only, costed as a prefill of both spans)."""
+        total = len(prompt_ids) + len(continuation_ids)
+        res = self.ctx._reserve("score", self.role, total, 0, 1)
+        t0 = time.perf_counter()
+        try:
+            values = await self.role.backend.score(prompt_ids, continuation_ids)
+        except BaseException:
+            self.ctx.budget.settle(res, 0.0)
+            raise
+        self.ctx._charge(res, self.role, LedgerEntry(self.ctx.problem.id, self.name, "score", 1, total,
+                                                      0, 0, time.perf_counter() - t0))
+        return values

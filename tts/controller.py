@@ -1,0 +1,194 @@
+"""The controller: feeds problems to the strategy with bounded concurrency, grades the final answer
+and every candidate after the strategy returns, writes one durable record per problem, resumes
+from the records, and leaves a summary. The strategy never sees the grader."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tts.budget import Budget
+from tts.build import Pieces
+from tts.context import StrategyContext
+from tts.ledger import Ledger
+from tts.lock import check_resumable, write_lock
+from tts.records import RecordStore
+from tts.types import Candidate, Outcome, Problem
+
+log = logging.getLogger(__name__)
+
+
+def candidate_record(c: Candidate, store_text: bool) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "index": c.index, "role": c.role, "seed": c.seed, "answer": c.answer, "grade": c.grade,
+        "scores": c.scores, "logprob_stats": c.logprob_stats, "finish_reason": c.finish_reason,
+        "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+        "eflops": c.eflops, "iid": c.iid,
+    }
+    if c.meta:
+        rec["meta"] = c.meta
+    if store_text:
+        rec["text"] = c.text
+    return rec
+
+
+class Controller:
+    """Runs one recipe over a dataset into `run_dir`."""
+
+    def __init__(self, pieces: Pieces, run_dir: Path, limit: int | None = None,
+                 progress: bool = True, ledger: Ledger | None = None) -> None:
+        self.pieces, self.run_dir, self.limit = pieces, Path(run_dir), limit
+        self.recipe = pieces.recipe
+        self.progress = progress
+        self.ledger = ledger or Ledger()
+        self.store = RecordStore(self.run_dir)
+        budget = self.recipe.budget
+        self.run_budget = Budget(budget.unit, budget.run)
+        self.done = 0
+        self.failed = 0
+        self.correct = 0.0
+
+    async def run(self) -> dict[str, Any]:
+        """Run every problem not yet recorded; return the run summary."""
+        from evals.summary import summarize, write_summary
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = self.run_dir / "recipe.lock.yaml"
+        check_resumable(lock, self.recipe.resolved())
+        problems = self.pieces.problems(self.limit)
+        finished = {pid for pid, r in self.store.load().items() if r.get("status") == "ok"}
+        todo = [p for p in problems if p.id not in finished]
+        log.info("%d problems, %d already recorded, %d to run", len(problems), len(problems) - len(todo), len(todo))
+        t0 = time.perf_counter()
+        try:
+            await self._start_backends()
+            write_lock(lock, self.recipe.resolved(),
+                       {name: role.chat_template_hash() for name, role in self.pieces.roles.items()})
+            await self._run_all(todo)
+        finally:
+            self.store.close()
+            await self._close()
+        records = [r for pid, r in self.store.load().items() if pid in {p.id for p in problems}]
+        summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name)
+        summary["wall_seconds_this_run"] = round(time.perf_counter() - t0, 3)
+        write_summary(self.run_dir, summary)
+        return summary
+
+    async def _start_backends(self) -> None:
+        await asyncio.gather(*(b.start() for b in self.pieces.backends.values()))
+
+    async def _close(self) -> None:
+        for backend in self.pieces.backends.values():
+            try:
+                await backend.close()
+            except Exception:  # closing must not hide the run's own error
+                log.exception("closing a backend failed")
+        close = getattr(self.pieces.grader, "close", None)
+        if close is not None:
+            await close()
+
+    async def _run_all(self, todo: list[Problem]) -> None:
+        sem = asyncio.Semaphore(self.recipe.concurrency)
+        bar = _progress(self.progress, len(todo))
+
+        async def one(problem: Problem) -> None:
+            async with sem:
+                if self.run_budget.exhausted:
+                    return
+                await self._solve_and_record(problem)
+                bar.advance(self.done, self.failed, self.correct)
+
+        with bar:
+            tasks = [asyncio.create_task(one(p)) for p in todo]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        if self.run_budget.exhausted:
+            log.warning("run budget (%s %g) reached: stopped before all problems; which ones ran "
+                        "depends on scheduling", self.run_budget.unit, self.run_budget.limit)
+
+    async def _solve_and_record(self, problem: Problem) -> None:
+        t0 = time.perf_counter()
+        budget = Budget(self.recipe.budget.unit, self.recipe.budget.per_problem, parent=self.run_budget)
+        ctx = StrategyContext(problem, self.pieces.roles, self.ledger, budget, self.recipe.seed,
+                              self.pieces.selectors, self.pieces.extractor)
+        record: dict[str, Any] = {"id": problem.id, "reference": problem.answer}
+        try:
+            outcome = await self.pieces.strategy.solve(problem, ctx)
+            await self._grade(problem, outcome)
+            record.update(self._outcome_fields(outcome))
+            record["status"] = "ok"
+            self.correct += record["grade"] or 0.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("problem %s failed: %s: %s", problem.id, type(exc).__name__, exc)
+            record.update(status="error", error=f"{type(exc).__name__}: {exc}",
+                          traceback=traceback.format_exc(limit=8))
+            self.failed += 1
+        record["cost"] = {role: t.to_dict() for role, t in self.ledger.by_role(problem.id).items()}
+        record["seconds"] = round(time.perf_counter() - t0, 4)
+        self.store.append(record)
+        self.ledger.forget(problem.id)
+        self.done += 1
+
+    async def _grade(self, problem: Problem, outcome: Outcome) -> None:
+        answers = [outcome.answer.answer] + [c.answer for c in outcome.candidates]
+        grades = await self.pieces.grader.grade(problem, answers)
+        outcome.answer.info["grade"] = grades[0]
+        for cand, g in zip(outcome.candidates, grades[1:]):
+            cand.grade = g
+
+    def _outcome_fields(self, outcome: Outcome) -> dict[str, Any]:
+        store_text = self.recipe.output.store_text
+        return {
+            "answer": outcome.answer.answer,
+            "grade": outcome.answer.info.pop("grade"),
+            "answer_candidate": outcome.answer.candidate_index,
+            "answer_info": outcome.answer.info,
+            "candidates": [candidate_record(c, store_text) for c in outcome.candidates],
+            "info": outcome.info,
+        }
+
+
+class _NoProgress:
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def advance(self, done: int, failed: int, correct: float) -> None:
+        return None
+
+
+class _RichProgress(_NoProgress):
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("[bold]tts run"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.description}"), TimeElapsedColumn())
+        self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> "_RichProgress":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def advance(self, done: int, failed: int, correct: float) -> None:
+        ok = done - failed
+        acc = f"acc {correct / ok:.3f}" if ok else ""
+        self.bar.update(self.task, advance=1, description=f"{acc} failed {failed}" if failed else acc)
+
+
+def _progress(enabled: bool, total: int) -> _NoProgress:
+    return _RichProgress(total) if enabled and total else _NoProgress()

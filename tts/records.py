@@ -1,0 +1,65 @@
+"""Durable per-problem records: `records.jsonl`, one JSON line per finished problem, appended,
+flushed and fsynced. The record is the commit point; a killed run resumes from it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class RecordStore:
+    """Append-only store of problem records; the last record of a problem id wins."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / "records.jsonl"
+        self._fh: Any = None
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Records by problem id; a torn last line (killed mid-write) is cut off the file."""
+        if not self.path.exists():
+            return {}
+        raw = self.path.read_bytes()
+        cut = raw.rfind(b"\n") + 1
+        if cut < len(raw):
+            log.warning("%s: dropping a torn last line (%d bytes) left by a killed run", self.path, len(raw) - cut)
+            with self.path.open("r+b") as fh:
+                fh.truncate(cut)
+        out: dict[str, dict[str, Any]] = {}
+        for line in raw[:cut].splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                out[rec["id"]] = rec
+        return out
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record durably (flush + fsync) before returning."""
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("a", encoding="utf-8")
+        self._fh.write(json.dumps(record, ensure_ascii=False, allow_nan=False, default=_jsonable) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All final records of a run, in file order of their last write."""
+    store = RecordStore(Path(run_dir))
+    if not store.path.exists():
+        raise FileNotFoundError(f"no records in {run_dir} (expected {store.path})")
+    return list(store.load().values())

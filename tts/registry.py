@@ -1,0 +1,95 @@
+"""Registries: every pluggable kind (backends, generators, aggregators, searches, stopping rules,
+extractors, graders, selectors, datasets) is found by name among the built-ins, through the
+Python entry-point group `tts.<kind>`, or by a dotted path `package.module:Name`.
+
+Built-ins are listed as dotted paths, so listing them imports nothing heavy."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "backends": {
+        "hf": "tts.backends.hf:HFBackend",
+    },
+    "generators": {
+        "sample": "tts.strategies.sample:SampleGenerator",
+    },
+    "aggregators": {
+        "majority": "tts.strategies.aggregators:Majority",
+        "weighted": "tts.strategies.aggregators:Weighted",
+        "best": "tts.strategies.aggregators:Best",
+    },
+    "searches": {},
+    "stopping_rules": {},
+    "extractors": {
+        "last_number": "verifiers.extract:LastNumber",
+        "regex": "verifiers.extract:Regex",
+    },
+    "graders": {
+        "exact": "verifiers.exact:ExactGrader",
+    },
+    "selectors": {
+        "vote": "verifiers.selectors:VoteSelector",
+        "confidence": "verifiers.selectors:ConfidenceSelector",
+    },
+    "datasets": {
+        "jsonl": "evals.datasets:JsonlDataset",
+    },
+}
+
+KINDS = tuple(BUILTINS)
+
+
+class RegistryError(LookupError):
+    """A name that no registry, entry point or dotted path resolves."""
+
+
+def load_dotted(path: str) -> Any:
+    """Import `package.module:Name` (or `package.module.Name`)."""
+    module, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise RegistryError(f"cannot import '{path}': {exc}") from exc
+    return obj
+
+
+def _entry_points(kind: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=f"tts.{kind}")}
+
+
+def available(kind: str) -> dict[str, str]:
+    """Every registered name of `kind` with where it comes from (a dotted path)."""
+    _check_kind(kind)
+    found = dict(BUILTINS[kind])
+    for name, ep in _entry_points(kind).items():
+        found.setdefault(name, f"{ep.value} (entry point of {ep.dist.name if ep.dist else '?'})")
+    return found
+
+
+def resolve(kind: str, name: str) -> Any:
+    """The class or factory registered as `name` in `kind`."""
+    _check_kind(kind)
+    if name in BUILTINS[kind]:
+        return load_dotted(BUILTINS[kind][name])
+    eps = _entry_points(kind)
+    if name in eps:
+        try:
+            return eps[name].load()
+        except Exception as exc:
+            raise RegistryError(f"{kind} '{name}': entry point failed to load: {exc}") from exc
+    if ":" in name:
+        return load_dotted(name)
+    known = ", ".join(sorted(available(kind))) or "none"
+    raise RegistryError(f"unknown {kind[:-1].replace('_', ' ')} '{name}' (known: {known}; "
+                        f"or give a dotted path 'package.module:Name')")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in BUILTINS:
+        raise RegistryError(f"unknown registry '{kind}' (kinds: {', '.join(KINDS)})")

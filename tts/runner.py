@@ -1,0 +1,22 @@
+"""Programmatic entry point: load a recipe, build it and run the controller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tts.build import build_pieces
+from tts.controller import Controller
+from tts.recipe import load_recipe
+
+
+def run_dir_for(recipe: Any, out: Path | None) -> Path:
+    return Path(out) if out else Path(recipe.output.dir) / (recipe.output.name or recipe.name)
+
+
+async def run_recipe(path: str | Path, overrides: list[str] | None = None, out: Path | None = None,
+                     limit: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Run (or resume) the recipe at `path`; returns the summary also written to summary.json."""
+    recipe = load_recipe(path, overrides)
+    pieces = build_pieces(recipe)
+    return await Controller(pieces, run_dir_for(recipe, out), limit, progress).run()

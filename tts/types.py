@@ -1,0 +1,169 @@
+"""Plain data types shared by every part of the toolkit: sampling settings, generations, problems,
+candidates and outcomes. No heavy imports here: `import tts` must stay fast."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings for one backend call; `extra` passes engine-specific fields through."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 disables top-k
+    max_tokens: int = 256
+    min_tokens: int = 0
+    stop: tuple[str, ...] = ()
+    stop_token_ids: tuple[int, ...] = ()
+    include_stop_str_in_output: bool = False
+    logprobs: bool = True
+    bad_words: tuple[str, ...] = ()
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"Sampling.n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ValueError(f"Sampling.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"Sampling.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1 or self.min_tokens < 0 or self.min_tokens > self.max_tokens:
+            raise ValueError(
+                f"Sampling needs 0 <= min_tokens <= max_tokens and max_tokens >= 1, "
+                f"got min_tokens={self.min_tokens}, max_tokens={self.max_tokens}"
+            )
+        # Accept lists from YAML/JSON but store tuples so the object stays hashable.
+        for name in ("stop", "stop_token_ids", "bad_words"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+
+    def replace(self, **changes: Any) -> "Sampling":
+        """A copy with some fields changed (dataclasses.replace, re-validated)."""
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data.update(changes)
+        return Sampling(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Completion:
+    """One sampled continuation: ids, text, per-token log-probabilities and why it ended."""
+
+    token_ids: list[int]
+    text: str
+    logprobs: list[float] | None = None
+    finish_reason: str = "length"  # "stop" | "length" | "abort"
+    seed: int | None = None
+
+
+@dataclass
+class Generation:
+    """What a backend returns for one `generate` call (n completions sharing one prompt)."""
+
+    completions: list[Completion]
+    prompt_tokens: int
+    cached_prompt_tokens: int = 0
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(len(c.token_ids) for c in self.completions)
+
+
+@dataclass
+class StreamDelta:
+    """Newly produced tokens of completion `index`; `finish_reason` is set on its last delta."""
+
+    index: int
+    token_ids: list[int]
+    text: str
+    logprobs: list[float] | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so a method that needs more refuses in one line up front."""
+
+    token_prompts: bool = True
+    streaming: bool = True
+    scoring: bool = True
+    lora: bool = False
+    gradients: bool = False
+    max_n: int | None = None
+
+    def require(self, backend: str, **needed: bool) -> None:
+        """Raise one clear error if any capability in `needed` is missing."""
+        missing = [k for k, want in needed.items() if want and not getattr(self, k)]
+        if missing:
+            raise CapabilityError(f"backend '{backend}' lacks {', '.join(missing)}")
+
+
+class CapabilityError(RuntimeError):
+    """A method asked a backend for something it cannot do."""
+
+
+@dataclass
+class Problem:
+    """One dataset item: a stable id, the text shown to the model, the reference and extras."""
+
+    id: str
+    problem: str
+    answer: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Candidate:
+    """One candidate solution of a problem, with everything needed to aggregate and evaluate it."""
+
+    problem_id: str
+    index: int
+    role: str
+    seed: int | None
+    token_ids: list[int]
+    text: str
+    answer: str | None = None  # canonical form from the recipe's extractor
+    scores: dict[str, float] = field(default_factory=dict)
+    logprob_stats: dict[str, float] = field(default_factory=dict)
+    logprobs: list[float] | None = None
+    finish_reason: str = "length"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    eflops: float = 0.0
+    iid: bool = True
+    grade: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.problem_id}#{self.index}"
+
+
+@dataclass
+class Answer:
+    """An aggregator's choice: the canonical answer, the text it came from and why."""
+
+    answer: str | None
+    text: str | None = None
+    candidate_index: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What a strategy returns for one problem: the final answer and the candidates behind it."""
+
+    answer: Answer
+    candidates: list[Candidate]
+    info: dict[str, Any] = field(default_factory=dict)
