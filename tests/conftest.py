@@ -1,0 +1,69 @@
+"""Shared fixtures: one tiny real Llama (random weights, trained BPE tokenizer) per test session,
+saved and loaded back through the real loading path, and one hf backend serving it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+sys.path.insert(0, str(Path(__file__).parent))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from tinymodel import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def hf_backend(tiny_model_dir):
+    from tts.backends.hf import HFBackend
+
+    backend = HFBackend(str(tiny_model_dir), batch_wait_ms=5)
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture(scope="session")
+def problems_file(tmp_path_factory) -> Path:
+    """A 24-problem JSONL dataset the tiny model can be run on."""
+    path = tmp_path_factory.mktemp("data") / "problems.jsonl"
+    with path.open("w") as fh:
+        for i in range(24):
+            fh.write(json.dumps({"id": f"p{i:02d}", "problem": f"What is {i} + 7?", "answer": str(i + 7)}) + "\n")
+    return path
+
+
+def tiny_recipe(model: Path, data: Path, out: Path, **changes) -> dict:
+    """A recipe mapping for the tiny model; `changes` replace top-level fields."""
+    recipe = {
+        "name": "tiny",
+        "seed": 3,
+        "dataset": {"name": "jsonl", "path": str(data)},
+        "roles": {"policy": {"model": str(model), "sampling": {"temperature": 1.0, "max_tokens": 12}}},
+        "prompt": {"template": "Q: {problem}\nA:"},
+        "strategy": {"generator": {"name": "sample", "role": "policy"}, "aggregator": "majority", "n": 4},
+        "selectors": ["confidence", "vote"],
+        "extractor": "last_number",
+        "grader": "exact",
+        "concurrency": 4,
+        "output": {"dir": str(out)},
+    }
+    recipe.update(changes)
+    return recipe
+
+
+@pytest.fixture
+def venv_env() -> dict:
+    """Environment for subprocesses running the installed `tts` command."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    return env
