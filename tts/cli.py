@@ -106,6 +106,28 @@ def check(recipe: Path = typer.Argument(..., help="recipe YAML file"),
     typer.echo(f"{recipe}: ok")
 
 
+toy_app = typer.Typer(help="The built-in toy arithmetic task and its models.", no_args_is_help=True)
+app.add_typer(toy_app, name="toy")
+
+
+@toy_app.command("train")
+def toy_train(out: Path = typer.Option(..., help="folder for the trained model"),
+              size: str = typer.Option("default", help="default (quickstart) or small (a weaker draft)"),
+              steps: int = typer.Option(1000, help="training steps (fixed count, not wall time)"),
+              seed: int = typer.Option(0), batch: int = typer.Option(64),
+              n_ops: int = typer.Option(2, help="operations per training problem")) -> None:
+    """Train a toy model (about 2 minutes for the default size on 2 cores; slow, seeded)."""
+    _setup_logging(True)
+    from tts.toy.train import train
+
+    try:
+        card = train(out, size=size, steps=steps, batch=batch, seed=seed, n_ops=n_ops)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"saved {out}: {card['parameters']} parameters, final loss {card['final_loss']:.4f}, "
+               f"{card['seconds']} s")
+
+
 def main() -> None:
     app()
 

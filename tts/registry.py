@@ -27,9 +27,13 @@ BUILTINS: dict[str, dict[str, str]] = {
     "extractors": {
         "last_number": "verifiers.extract:LastNumber",
         "regex": "verifiers.extract:Regex",
+        "boxed": "verifiers.math_extract:Boxed",
+        "answer_is": "verifiers.math_extract:AnswerIs",
+        "math": "verifiers.math_extract:MathAnswer",
     },
     "graders": {
         "exact": "verifiers.exact:ExactGrader",
+        "math": "verifiers.math_grader:MathGrader",
     },
     "selectors": {
         "vote": "verifiers.selectors:VoteSelector",
@@ -37,6 +41,12 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     "datasets": {
         "jsonl": "evals.datasets:JsonlDataset",
+        "toy_arith": "evals.benchmarks:ToyArithmetic",
+        "math500": "evals.benchmarks:load_math500",
+        "aime24": "evals.benchmarks:load_aime24",
+        "aime25": "evals.benchmarks:load_aime25",
+        "amc23": "evals.benchmarks:load_amc23",
+        "gsm8k": "evals.benchmarks:load_gsm8k",
     },
 }
 

@@ -1,0 +1,78 @@
+"""Locating and normalising answers in LaTeX text: the last `\\boxed{}` (nested braces), and a
+canonical form for grouping votes (numbers reduced to one spelling, cosmetic LaTeX removed)."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+MAX_ANSWER_CHARS = 1000  # longer "answers" are not answers; never hand them to a parser
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` or `\\fbox{...}`, braces balanced; None if absent/unclosed."""
+    for marker in ("\\boxed", "\\fbox"):
+        start = text.rfind(marker)
+        if start < 0:
+            continue
+        i = start + len(marker)
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i >= len(text) or text[i] != "{":
+            # `\boxed 5` form: the next token
+            m = re.match(r"\s*([^\s$]+)", text[i:])
+            return m.group(1) if m else None
+        depth = 0
+        for j in range(i, len(text)):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[i + 1: j]
+        return None
+    return None
+
+
+_COSMETIC = [
+    (r"\\left|\\right|\\!|\\,|\\;|\\:|\\quad|\\qquad|\\displaystyle", ""),
+    (r"\\[dt]frac", r"\\frac"),
+    (r"\^\{\\circ\}|\^\\circ|°", ""),
+    (r"\\%|%", ""),
+    (r"\\\$|\$", ""),
+    (r"\\text\{\s*\}", ""),
+]
+_UNITS = r"\\(?:text|mbox|mathrm)\{\s*(?:cm|m|km|units?|degrees?|inches|inch|feet|ft|dollars?|cents?|hours?|minutes?|seconds?|sq|square)[^}]*\}"
+
+
+def _rational(s: str) -> Fraction | None:
+    s = s.replace(" ", "")
+    m = re.fullmatch(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}", s) or re.fullmatch(r"(-?)\\frac(\d)(\d)", s)
+    try:
+        if m:
+            value = Fraction(int(m.group(2)), int(m.group(3)))
+            return -value if m.group(1) else value
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?|-?\d+(\.\d+)?|-?\.\d+|-?\d+/\d+", s):
+            return Fraction(s.replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None
+
+
+def canonical(answer: str | None) -> str | None:
+    """One spelling per answer for vote grouping: `\\frac12`, `0.5` and `1/2` all become `1/2`."""
+    if answer is None:
+        return None
+    s = answer.strip()
+    if not s or len(s) > MAX_ANSWER_CHARS:
+        return None
+    s = re.sub(_UNITS, "", s)
+    for pattern, repl in _COSMETIC:
+        s = re.sub(pattern, repl, s)
+    s = re.sub(r"^\\text\{(.*)\}$", r"\1", s.strip())
+    s = re.sub(r"^[a-zA-Z]\s*=\s*(?=[^=]+$)", "", s)  # "x = 5" -> "5"
+    s = s.strip().rstrip(".").strip()
+    value = _rational(s)
+    if value is not None:
+        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return re.sub(r"\s+", " ", s)
