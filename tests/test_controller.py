@@ -142,3 +142,45 @@ def test_sigkill_then_rerun_records_each_problem_once(tiny_model_dir, tmp_path, 
     assert done.returncode == 0, done.stderr
     ids = [json.loads(line)["id"] for line in records.read_text().splitlines()]
     assert sorted(ids) == [f"q{i:03d}" for i in range(60)]  # every problem exactly once
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tiny_model_dir, tmp_path, venv_env):
+    data = tmp_path / "many.jsonl"
+    data.write_text("".join(json.dumps({"id": f"s{i:03d}", "problem": f"What is {i} + 2?", "answer": str(i + 2)}) + "\n"
+                            for i in range(80)))
+    recipe = tiny_recipe(tiny_model_dir, data, tmp_path)
+    recipe["concurrency"] = 2
+    recipe["roles"]["policy"]["sampling"]["max_tokens"] = 64
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "interrupted"
+    records = out / "records.jsonl"
+    proc = subprocess.Popen([TTS, "run", str(path), "--out", str(out), "--no-progress"], env=venv_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not records.exists() or records.read_text().count("\n") < 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - t0 < 15, "Ctrl-C should stop the run within seconds"
+    assert proc.returncode == 130 and "resume" in err
+    first = [json.loads(line)["id"] for line in records.read_text().splitlines()]
+    assert 3 <= len(first) < 80
+    done = subprocess.run([TTS, "run", str(path), "--out", str(out), "--no-progress"], env=venv_env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ids = [json.loads(line)["id"] for line in records.read_text().splitlines()]
+    assert sorted(ids) == [f"s{i:03d}" for i in range(80)]
+
+
+async def test_sample_and_flop_budgets(tiny_model_dir, problems_file, tmp_path):
+    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path, budget={"unit": "samples", "per_problem": 3})
+    recipe["strategy"]["generator"]["round_size"] = 2
+    await run(recipe, tmp_path / "s", limit=3)
+    assert all(len(r["candidates"]) == 3 for r in read_records(tmp_path / "s"))
+    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path, budget={"unit": "eflops", "per_problem": 1.2e7})
+    recipe["strategy"]["generator"]["round_size"] = 1
+    await run(recipe, tmp_path / "f", limit=3)
+    for r in read_records(tmp_path / "f"):
+        assert r["cost"]["policy"]["eflops"] <= 1.2e7 and 1 <= len(r["candidates"]) < 4

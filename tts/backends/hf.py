@@ -46,6 +46,7 @@ class HFBackend(Backend):
         self._shape: ModelShape | None = None
         self._eos: frozenset[int] = frozenset()
         self._pending: list[Any] = []
+        self._inflight: list[Any] = []
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -139,8 +140,11 @@ class HFBackend(Backend):
         return vars(self._decoder.counters).copy() if self._decoder else {}
 
     async def close(self) -> None:
+        """Abort queued and running requests, then stop the worker (a Ctrl-C never waits on a batch)."""
         with self._cv:
             self._closed = True
+            for job in self._pending + self._inflight:
+                job.aborted = True
             self._cv.notify_all()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 30)
@@ -261,6 +265,7 @@ class HFBackend(Backend):
                 job.on_done(job)
         if not live:
             return
+        self._inflight = live
         try:
             self._decoder.generate(live)
         except Exception as exc:  # fail the requests, keep the worker alive
@@ -268,6 +273,8 @@ class HFBackend(Backend):
             for job in live:
                 job.rows[0].finish_reason = f"error: {exc}"
                 job.on_done(job)
+        finally:
+            self._inflight = []
 
     def _run_scores(self, jobs: list[Any], max_tokens: int = 16384) -> None:
         chunk: list[Any] = []
