@@ -26,7 +26,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 async def hf_backend(tiny_model_dir):
     from tts.backends.hf import HFBackend
 
-    backend = HFBackend(str(tiny_model_dir), batch_wait_ms=5)
+    # TTS_TEST_DEVICE=cuda runs the backend tests on a GPU (a device check, not CI).
+    backend = HFBackend(str(tiny_model_dir), batch_wait_ms=5, device=os.environ.get("TTS_TEST_DEVICE", "cpu"))
     await backend.start()
     yield backend
     await backend.close()

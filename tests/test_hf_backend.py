@@ -18,7 +18,8 @@ def prompt_ids(backend, text: str) -> list[int]:
 
 def direct_logprobs(backend, prefix: list[int], continuation: list[int]) -> list[float]:
     with torch.no_grad():
-        logits = backend.model(torch.tensor([prefix + continuation])).logits[0].float()
+        ids = torch.tensor([prefix + continuation], device=backend.model.device)
+        logits = backend.model(ids).logits[0].float()
     lp = torch.log_softmax(logits, dim=-1)
     return [lp[len(prefix) - 1 + i, t].item() for i, t in enumerate(continuation)]
 
@@ -117,7 +118,8 @@ async def test_greedy_is_argmax_and_bad_words_are_avoided(hf_backend):
     greedy = await hf_backend.generate(ids, Sampling(temperature=0, max_tokens=6))
     first = greedy.completions[0].token_ids[0]
     with torch.no_grad():
-        assert first == int(hf_backend.model(torch.tensor([ids])).logits[0, -1].argmax())
+        inputs = torch.tensor([ids], device=hf_backend.model.device)
+        assert first == int(hf_backend.model(inputs).logits[0, -1].argmax())
     word = hf_backend.tokenizer.decode([first])
     banned = await hf_backend.generate(ids, Sampling(temperature=0, max_tokens=6, bad_words=(word,)))
     assert banned.completions[0].token_ids[0] != first
@@ -128,3 +130,23 @@ async def test_bad_prompt_is_one_clear_error(hf_backend):
         await hf_backend.generate([], Sampling())
     with pytest.raises(ValueError, match="token ids"):
         await hf_backend.generate(["a"], Sampling())  # type: ignore[list-item]
+
+
+async def test_late_request_joins_running_batch_and_keeps_its_samples(hf_backend):
+    long_ids = prompt_ids(hf_backend, "Let x be the number of apples.")
+    short_ids = prompt_ids(hf_backend, "What is 3 * 4?")
+    short = Sampling(n=2, max_tokens=6, min_tokens=6, seed=21, temperature=0.8)
+    alone = await hf_backend.generate(short_ids, short)
+    before = hf_backend.stats()["decode_batches"]
+    long_task = asyncio.create_task(
+        hf_backend.generate(long_ids, Sampling(n=3, max_tokens=400, min_tokens=400, seed=1)))
+    await asyncio.sleep(0.1)  # the long request is decoding now
+    joined = await hf_backend.generate(short_ids, short)
+    assert not long_task.done(), "the late request must not wait for the long one"
+    assert hf_backend.stats()["decode_batches"] == before + 1, "it joined the running batch"
+    assert [c.token_ids for c in joined.completions] == [c.token_ids for c in alone.completions]
+    # A score request is served between decode steps too.
+    assert len(await hf_backend.score(short_ids, short_ids[:3])) == 3
+    assert not long_task.done()
+    long = await long_task
+    assert all(len(c.token_ids) == 400 for c in long.completions)

@@ -228,53 +228,65 @@ class HFBackend(Backend):
 
     # -- worker thread -----------------------------------------------------------------------
     def _worker(self) -> None:
-        from tts.backends.hf_decode import ScoreJob
-
         while True:
             with self._cv:
                 while not self._pending and not self._closed:
                     self._cv.wait()
                 if self._closed:
                     return
-            time.sleep(self.batch_wait)  # let concurrent requests join this batch
-            with self._cv:
-                scores = [j for j in self._pending if isinstance(j, ScoreJob)]
-                gens = self._take_generation_batch()
-                self._pending = [j for j in self._pending if j not in scores and j not in gens]
-            if scores:
-                self._run_scores(scores)
-            if gens:
-                self._run_generation(gens)
+            time.sleep(self.batch_wait)  # let concurrent requests join the first batch
+            self._service_scores()
+            first = self._take_more(self.max_batch_rows, at_least_one=True)
+            if first:
+                self._run_generation(first)
 
-    def _take_generation_batch(self) -> list[Any]:
+    def _take_more(self, room: int, at_least_one: bool = False) -> list[Any]:
+        """Hand pending generation requests that fit in `room` rows to the decode loop."""
         from tts.backends.hf_decode import GenJob
 
-        batch, rows = [], 0
-        for job in self._pending:
-            if isinstance(job, GenJob) and (not batch or rows + len(job.rows) <= self.max_batch_rows):
-                batch.append(job)
-                rows += len(job.rows)
-        return batch
-
-    def _run_generation(self, jobs: list[Any]) -> None:
-        live = [j for j in jobs if not j.aborted]
-        for job in jobs:
+        with self._cv:
+            if self._closed:
+                return []
+            taken, rows = [], 0
+            for job in self._pending:
+                fits = rows + len(job.rows) <= room or (at_least_one and not taken)
+                if isinstance(job, GenJob) and fits:
+                    taken.append(job)
+                    rows += len(job.rows)
+            self._pending = [j for j in self._pending if j not in taken]
+            live = [j for j in taken if not j.aborted]
+            self._inflight += live
+        for job in taken:
             if job.aborted:
                 for row in job.rows:
                     row.finished, row.finish_reason = True, "abort"
                 job.on_done(job)
-        if not live:
-            return
-        self._inflight = live
+        return live
+
+    def _service_scores(self) -> None:
+        """Run every pending score request (called between decode steps and batches)."""
+        from tts.backends.hf_decode import ScoreJob
+
+        with self._cv:
+            scores = [j for j in self._pending if isinstance(j, ScoreJob)]
+            if not scores:
+                return
+            self._pending = [j for j in self._pending if not isinstance(j, ScoreJob)]
+        self._run_scores(scores)
+
+    def _run_generation(self, jobs: list[Any]) -> None:
         try:
-            self._decoder.generate(live)
+            self._decoder.generate(jobs, take_more=self._take_more, between_steps=self._service_scores,
+                                   max_rows=self.max_batch_rows)
         except Exception as exc:  # fail the requests, keep the worker alive
             log.exception("hf backend: decode batch failed")
-            for job in live:
-                job.rows[0].finish_reason = f"error: {exc}"
-                job.on_done(job)
+            for job in self._inflight:
+                if not all(r.finished for r in job.rows):
+                    job.rows[0].finish_reason = f"error: {exc}"
+                    job.on_done(job)
         finally:
-            self._inflight = []
+            with self._cv:
+                self._inflight = []
 
     def _run_scores(self, jobs: list[Any], max_tokens: int = 16384) -> None:
         chunk: list[Any] = []

@@ -1,6 +1,7 @@
 """The hf backend's batched decode and scoring passes. Prompts of many requests are left-padded
 into one batch, prefilled once per request and expanded to its n rows; rows leave the batch as
-they finish (the KV cache is compacted), so one request never waits for an unrelated long one."""
+they finish (the KV cache is compacted) and requests that arrive meanwhile join it between steps
+(continuous batching), so no request waits for an unrelated long one."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from typing import Any
 
 import torch
 
+from tts.backends import kv
 from tts.backends.sampler import RowState, sample_next
 from tts.types import Sampling, StreamDelta
 
 
-@dataclass
+@dataclass(eq=False)
 class GenJob:
     """One `generate`/`stream` request waiting for or inside a decode batch."""
 
@@ -29,7 +31,7 @@ class GenJob:
     emitted_chars: list[int] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class ScoreJob:
     """One `score` request: log-probs of `continuation` given `prompt`."""
 
@@ -96,47 +98,68 @@ class Decoder:
             results.append(rows.gather(1, target).squeeze(1).tolist())
         return results
 
-    @torch.inference_mode()
-    def generate(self, jobs: list[GenJob]) -> None:
-        """Decode every row of `jobs` to completion, calling each job's `on_done` as it finishes."""
+    def _prefill(self, jobs: list[GenJob]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, list]:
+        """Prefill each job's prompt once, then expand the cache to one row per sample."""
         from transformers import DynamicCache
 
-        self.counters.decode_batches += 1
         ids, mask, pos = left_pad([j.prompt_ids for j in jobs], self.pad_id, self.device)
         cache = DynamicCache()
         self.counters.prefill_passes += 1
-        out = self._forward(1, input_ids=ids, attention_mask=mask, position_ids=pos,
-                            past_key_values=cache)
+        out = self._forward(1, input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache)
         expand = [j for j, job in enumerate(jobs) for _ in job.rows]
         cache.batch_select_indices(torch.tensor(expand, device=self.device))
-        logits = out.logits[expand, -1, :]
-        mask, next_pos = mask[expand], pos[expand, -1:] + 1
         live = [(job, row) for job in jobs for row in job.rows]
-        self.counters.max_batch_rows = max(self.counters.max_batch_rows, len(live))
+        return cache, mask[expand], pos[expand, -1:] + 1, out.logits[expand, -1, :], live
+
+    @torch.inference_mode()
+    def generate(self, jobs: list[GenJob], take_more: Callable[[int], list[GenJob]] | None = None,
+                 between_steps: Callable[[], None] | None = None, max_rows: int = 256) -> None:
+        """Decode every row to completion, calling each job's `on_done` as soon as it finishes.
+
+        `take_more(room)` hands over requests that arrived meanwhile; they join the running batch
+        (continuous batching) when the cache allows it. `between_steps` runs pending score calls."""
+        self.counters.decode_batches += 1
+        cache, mask, next_pos, logits, live = self._prefill(jobs)
         pending = {id(job): len(job.rows) for job in jobs}
         while live:
+            self.counters.max_batch_rows = max(self.counters.max_batch_rows, len(live))
             tokens, lps = sample_next(logits, [row for _, row in live])
             for (job, row), tok, lp in zip(live, tokens, lps):
                 self._advance(job, row, tok, lp)
-            keep = [i for i, (job, row) in enumerate(live) if not row.finished]
-            for job, row in live:
-                if row.finished and id(job) in pending:
-                    pending[id(job)] -= 1
-                    if pending[id(job)] == 0:
-                        del pending[id(job)]
-                        job.on_done(job)
-            if not keep:
-                break
-            step_ids = torch.tensor([[tokens[i]] for i in keep], device=self.device)
-            if len(keep) < len(live):
+            self._finish_jobs(live, pending)
+            keep = [i for i, (_, row) in enumerate(live) if not row.finished]
+            if len(keep) < len(live) and keep:
                 index = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(index)
-                mask, next_pos = mask[index], next_pos[index]
-                live = [live[i] for i in keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            logits = self._forward(1, input_ids=step_ids, attention_mask=mask, position_ids=next_pos,
-                                   past_key_values=cache).logits[:, -1, :]
-            next_pos = next_pos + 1
+                mask, next_pos = kv.trim(cache, mask[index]), next_pos[index]
+            live, tokens = [live[i] for i in keep], [tokens[i] for i in keep]
+            if live:
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                step_ids = torch.tensor([[t] for t in tokens], device=self.device)
+                logits = self._forward(1, input_ids=step_ids, attention_mask=mask, position_ids=next_pos,
+                                       past_key_values=cache).logits[:, -1, :]
+                next_pos = next_pos + 1
+            if between_steps is not None:
+                between_steps()
+            joining = take_more(max_rows - len(live)) if take_more and (not live or kv.can_merge(cache)) else []
+            if joining:
+                n_cache, n_mask, n_pos, n_logits, n_live = self._prefill(joining)
+                pending.update({id(job): len(job.rows) for job in joining})
+                if live:
+                    mask = kv.merge(cache, mask, n_cache, n_mask)
+                    next_pos, logits = torch.cat([next_pos, n_pos]), torch.cat([logits, n_logits])
+                else:
+                    cache, mask, next_pos, logits = n_cache, n_mask, n_pos, n_logits
+                live = live + n_live
+
+    @staticmethod
+    def _finish_jobs(live: list, pending: dict[int, int]) -> None:
+        for job, row in live:
+            if row.finished and id(job) in pending:
+                pending[id(job)] -= 1
+                if pending[id(job)] == 0:
+                    del pending[id(job)]
+                    job.on_done(job)
 
     def _advance(self, job: GenJob, row: RowState, token: int, logprob: float) -> None:
         """Append a token to a row and decide whether the row is finished."""
