@@ -13,6 +13,7 @@ from typing import Any
 BUILTINS: dict[str, dict[str, str]] = {
     "backends": {
         "hf": "tts.backends.hf:HFBackend",
+        "vllm": "tts.backends.vllm:VLLMBackend",
     },
     "generators": {
         "sample": "tts.strategies.sample:SampleGenerator",

@@ -15,6 +15,13 @@ class BackendError(RuntimeError):
     """A backend could not load its model or serve a request."""
 
 
+def brief(exc: BaseException, lines: int = 2) -> str:
+    """An exception as one line: its first `lines` non-empty lines joined (pydantic puts the detail
+    on the second line), so a user sees what failed without a traceback."""
+    text = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return " | ".join(text[:lines]) or type(exc).__name__
+
+
 class Backend(abc.ABC):
     """One model behind an engine. Concurrent calls from many problems are batched by the backend."""
 

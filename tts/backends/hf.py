@@ -10,10 +10,10 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-from tts.backends.base import Backend, BackendError
+from tts.backends.base import Backend, BackendError, brief
+from tts.backends.models import resolve_model
 from tts.cost.shape import ModelShape
 from tts.types import Capabilities, Completion, Generation, Sampling, StreamDelta
 
@@ -32,7 +32,7 @@ class HFBackend(Backend):
 
     def __init__(self, model: str, tokenizer: str | None = None, dtype: str = "auto",
                  device: str = "cpu", device_map: str | dict | None = None,
-                 gguf_file: str | None = None, max_batch_rows: int = 256,
+                 gguf_file: str | None = None, max_batch_rows: int = 512,
                  batch_wait_ms: float = 2.0, trust_remote_code: bool = False,
                  attn_implementation: str | None = None) -> None:
         self.model_path, self.tokenizer_path = model, tokenizer
@@ -65,14 +65,7 @@ class HFBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if self.model_path.startswith("toy:"):  # the packaged toy models: toy:default, toy:small
-            from tts.toy import WEIGHTS
-
-            self.model_path = str(WEIGHTS / self.model_path[4:])
-        if self.model_path.endswith(".gguf") and self.gguf_file is None:  # a path to a GGUF file
-            self.model_path, self.gguf_file = str(Path(self.model_path).parent), Path(self.model_path).name
-        if self.gguf_file is None and not Path(self.model_path).exists() and "/" not in self.model_path:
-            raise BackendError(f"hf backend: model '{self.model_path}' is neither a folder nor a hub id")
+        self.model_path, self.gguf_file = resolve_model(self.model_path, self.gguf_file)
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         if self.gguf_file:
             kwargs["gguf_file"] = self.gguf_file
@@ -86,7 +79,7 @@ class HFBackend(Backend):
                 kwargs["attn_implementation"] = self.attn_implementation
             model = AutoModelForCausalLM.from_pretrained(self.model_path, **kwargs)
         except Exception as exc:  # transformers raises many types; the user needs one line
-            raise BackendError(f"hf backend: cannot load '{self.model_path}': {exc}".splitlines()[0]) from exc
+            raise BackendError(f"hf backend: cannot load '{self.model_path}': {brief(exc)}") from exc
         if self.device_map is None:
             model = model.to(self.device)
         self._model = model.eval()
