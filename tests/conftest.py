@@ -68,3 +68,55 @@ def venv_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
     return env
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def toy_hf():
+    """The packaged toy model on the hf backend (the reference the vLLM paths are checked against)."""
+    from tts.backends.hf import HFBackend
+
+    backend = HFBackend("toy:default", dtype="float32")
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def vllm_toy():
+    """One in-process vLLM engine on the toy model, shared by the whole test run (start-up ~30 s)."""
+    pytest.importorskip("vllm")
+    from tts.backends.vllm import VLLMBackend
+
+    backend = VLLMBackend("toy:default", dtype="float32", max_model_len=128, engine_args={"block_size": 32})
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture(scope="session")
+def toy_lora_dir(tmp_path_factory) -> Path:
+    """A LoRA adapter for the toy model with non-zero weights, so it visibly changes outputs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tts.toy import DEFAULT_MODEL
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(DEFAULT_MODEL)
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"],
+                                            init_lora_weights=False))
+    out = tmp_path_factory.mktemp("toy-lora")
+    model.save_pretrained(out)
+    return out
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def vllm_toy_lora(toy_lora_dir):
+    pytest.importorskip("vllm")
+    from tts.backends.vllm import VLLMBackend
+
+    backend = VLLMBackend("toy:default", dtype="float32", max_model_len=128, lora=True, max_lora_rank=8)
+    await backend.start()
+    yield backend
+    await backend.close()

@@ -150,3 +150,20 @@ async def test_late_request_joins_running_batch_and_keeps_its_samples(hf_backend
     assert not long_task.done()
     long = await long_task
     assert all(len(c.token_ids) == 400 for c in long.completions)
+
+
+async def test_interleaved_score_and_generate_storm_completes(hf_backend):
+    """Score requests arriving while the worker picks a decode batch once killed the worker."""
+    ids = prompt_ids(hf_backend, "What is 12 + 7?")
+    for round_ in range(6):
+        calls = []
+        for k in range(12):
+            if k % 2:
+                calls.append(asyncio.ensure_future(hf_backend.score(ids, ids[: 2 + k % 5])))
+            else:
+                calls.append(asyncio.ensure_future(
+                    hf_backend.generate(ids[: 3 + k % 4], Sampling(n=2, max_tokens=4 + k, seed=k))))
+            if k % 3 == 0:
+                await asyncio.sleep(0.001)
+        results = await asyncio.wait_for(asyncio.gather(*calls), 60)
+        assert len(results) == 12

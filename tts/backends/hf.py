@@ -161,8 +161,8 @@ class HFBackend(Backend):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         job = self._make_job(prompt_ids, sampling,
-                             lambda j: loop.call_soon_threadsafe(queue.put_nowait, None),
-                             lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
+                             lambda j: _deliver(loop, queue.put_nowait, None),
+                             lambda d: _deliver(loop, queue.put_nowait, d))
         self._submit(job)
         try:
             while (delta := await queue.get()) is not None:
@@ -181,7 +181,7 @@ class HFBackend(Backend):
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         self._submit(ScoreJob(list(prompt_ids), list(continuation_ids),
-                              lambda r: loop.call_soon_threadsafe(_settle, future, r)))
+                              lambda r: _deliver(loop, _settle, future, r)))
         return await future
 
     def _make_job(self, prompt_ids: list[int], sampling: Sampling, on_done: Any, on_delta: Any) -> Any:
@@ -221,17 +221,25 @@ class HFBackend(Backend):
 
     # -- worker thread -----------------------------------------------------------------------
     def _worker(self) -> None:
-        while True:
-            with self._cv:
-                while not self._pending and not self._closed:
-                    self._cv.wait()
-                if self._closed:
-                    return
-            time.sleep(self.batch_wait)  # let concurrent requests join the first batch
-            self._service_scores()
-            first = self._take_more(self.max_batch_rows, at_least_one=True)
-            if first:
-                self._run_generation(first)
+        """The decode thread's main loop; it must never die, or every request would hang."""
+        while not self._closed:
+            try:
+                self._worker_round()
+            except Exception:
+                log.exception("hf backend: worker round failed; continuing")
+
+    def _worker_round(self) -> None:
+        """Wait for work, serve pending scores, then decode a batch (which others may join)."""
+        with self._cv:
+            while not self._pending and not self._closed:
+                self._cv.wait()
+            if self._closed:
+                return
+        time.sleep(self.batch_wait)  # let concurrent requests join the first batch
+        self._service_scores()
+        first = self._take_more(self.max_batch_rows, at_least_one=True)
+        if first:
+            self._run_generation(first)
 
     def _take_more(self, room: int, at_least_one: bool = False) -> list[Any]:
         """Hand pending generation requests that fit in `room` rows to the decode loop."""
@@ -242,8 +250,9 @@ class HFBackend(Backend):
                 return []
             taken, rows = [], 0
             for job in self._pending:
-                fits = rows + len(job.rows) <= room or (at_least_one and not taken)
-                if isinstance(job, GenJob) and fits:
+                if not isinstance(job, GenJob):  # score requests wait for _service_scores
+                    continue
+                if rows + len(job.rows) <= room or (at_least_one and not taken):
                     taken.append(job)
                     rows += len(job.rows)
             self._pending = [j for j in self._pending if j not in taken]
@@ -297,6 +306,14 @@ class HFBackend(Backend):
                 chunk.append(job)
 
 
+def _deliver(loop: asyncio.AbstractEventLoop, fn: Any, *args: Any) -> None:
+    """Hand a result to the requester's event loop; a loop already closed has nobody waiting."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        log.debug("hf backend: result for a closed event loop dropped")
+
+
 def _settle(future: asyncio.Future, result: Any) -> None:
     if future.done():
         return
@@ -309,4 +326,4 @@ def _settle(future: asyncio.Future, result: Any) -> None:
 def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future, job: Any) -> None:
     reason = job.rows[0].finish_reason
     result: Any = BackendError(reason) if reason.startswith("error:") else job
-    loop.call_soon_threadsafe(_settle, future, result)
+    _deliver(loop, _settle, future, result)
