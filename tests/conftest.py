@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -120,3 +121,16 @@ async def vllm_toy_lora(toy_lora_dir):
     await backend.start()
     yield backend
     await backend.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory):
+    """A vLLM OpenAI-compatible server on the toy model, on a free loopback port."""
+    pytest.importorskip("vllm")
+    from vllm_server import VLLMServer
+
+    from tts.toy import DEFAULT_MODEL
+
+    server = VLLMServer(str(DEFAULT_MODEL), log=tmp_path_factory.mktemp("server") / "vllm.log").start()
+    yield server
+    server.kill(signal.SIGTERM)

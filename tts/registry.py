@@ -14,6 +14,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     "backends": {
         "hf": "tts.backends.hf:HFBackend",
         "vllm": "tts.backends.vllm:VLLMBackend",
+        "openai": "tts.backends.openai_server:OpenAIBackend",
     },
     "generators": {
         "sample": "tts.strategies.sample:SampleGenerator",
