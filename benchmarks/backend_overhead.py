@@ -1,0 +1,105 @@
+"""Overhead of tts on the vllm backend, measured in one run on one engine.
+
+(a) raw vLLM: 16 prompts x n=16 x 64 tokens through `AsyncLLM.generate`, all in flight at once;
+(b) tts: the same prompts and sampling as a recipe run -- `sample` generator + `majority`
+    aggregator through the controller, with selectors, grading and fsynced records.
+Every sample makes exactly 64 tokens (min = max tokens). Each path runs `--repeats` times,
+alternating, and keeps its best. Prints b/a (target <= 1.05).
+Usage: python benchmarks/backend_overhead.py [--model toy:default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+
+def recipe(model: str, problems: int, n: int, tokens: int) -> dict:
+    return {
+        "name": "overhead", "seed": 0, "dataset": {"name": "toy_arith", "count": problems},
+        "roles": {"policy": {"backend": "vllm", "model": model,
+                             "sampling": {"temperature": 1.0, "max_tokens": tokens, "min_tokens": tokens}}},
+        "prompt": {"template": "{problem};", "chat": False},
+        "strategy": {"generator": {"name": "sample", "role": "policy"}, "aggregator": "majority", "n": n},
+        "extractor": {"name": "regex", "pattern": "#(-?\\d+)", "numeric": True}, "grader": "exact",
+        "concurrency": problems,
+    }
+
+
+async def raw(backend, prompts: list[list[int]], n: int, tokens: int) -> float:
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+    from vllm.sampling_params import RequestOutputKind
+
+    async def one(ids: list[int], seed: int) -> int:
+        params = SamplingParams(n=n, temperature=1.0, max_tokens=tokens, min_tokens=tokens, logprobs=0, seed=seed,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        async for out in backend.engine.generate(TokensPrompt(prompt_token_ids=ids), params, uuid.uuid4().hex):
+            final = out
+        return sum(len(c.token_ids) for c in final.outputs)
+
+    t0 = time.perf_counter()
+    made = await asyncio.gather(*(one(p, i) for i, p in enumerate(prompts)))
+    assert sum(made) == len(prompts) * n * tokens
+    return time.perf_counter() - t0
+
+
+async def through_tts(backend, model: str, problems: int, n: int, tokens: int) -> float:
+    from tts.build import build_pieces
+    from tts.controller import Controller
+    from tts.recipe import parse_recipe
+
+    pieces = build_pieces(parse_recipe(recipe(model, problems, n, tokens)))
+    pieces.backends = {"shared": backend}  # the same engine as the raw path
+    for role in pieces.roles.values():
+        role.backend = backend
+    controller = Controller(pieces, Path(tempfile.mkdtemp()) / "run", progress=False)
+
+    async def keep_engine_open() -> None:
+        return None
+
+    controller._close = keep_engine_open  # the engine is shared with the raw path
+    t0 = time.perf_counter()
+    summary = await controller.run()
+    elapsed = time.perf_counter() - t0
+    assert summary["ok"] == problems
+    assert summary["cost_by_role"]["policy"]["completion_tokens"] == problems * n * tokens
+    return elapsed
+
+
+async def main(args: argparse.Namespace) -> dict:
+    from tts.backends.vllm import VLLMBackend
+    from tts.toy.task import prompt_text
+    from evals.benchmarks import ToyArithmetic
+
+    backend = VLLMBackend(args.model, dtype="float32", max_model_len=128)
+    await backend.start()
+    prompts = [backend.tokenizer.encode(prompt_text(p.problem)) for p in ToyArithmetic(count=args.prompts).load()]
+    await raw(backend, prompts[:2], 2, 4)  # warm-up
+    t_raw = t_tts = float("inf")
+    for _ in range(args.repeats):
+        t_raw = min(t_raw, await raw(backend, prompts, args.n, args.tokens))
+        t_tts = min(t_tts, await through_tts(backend, args.model, args.prompts, args.n, args.tokens))
+    await backend.close()
+    total = args.prompts * args.n * args.tokens
+    result = {"model": args.model, "prompts": args.prompts, "n": args.n, "tokens": args.tokens,
+              "repeats": args.repeats, "raw_vllm_s": round(t_raw, 3), "tts_s": round(t_tts, 3),
+              "raw_tok_per_s": round(total / t_raw), "tts_tok_per_s": round(total / t_tts),
+              "ratio_tts_over_raw": round(t_tts / t_raw, 3)}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="toy:default")
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    asyncio.run(main(ap.parse_args()))
