@@ -127,7 +127,7 @@ async def vllm_toy_lora(toy_lora_dir):
 def vllm_server(tmp_path_factory):
     """A vLLM OpenAI-compatible server on the toy model, on a free loopback port."""
     pytest.importorskip("vllm")
-    from vllm_server import VLLMServer
+    from tts.backends.serve import VLLMServer
 
     from tts.toy import DEFAULT_MODEL
 

@@ -89,7 +89,7 @@ async def test_stream_close_aborts_on_the_server(server_backend, vllm_server):
 
 
 async def test_dead_endpoint_fails_over_to_a_live_one(vllm_server, server_backend):
-    from vllm_server import free_port
+    from tts.backends.serve import free_port
 
     backend = OpenAIBackend("toy:default", base_url=[f"http://127.0.0.1:{free_port()}/v1", vllm_server.url],
                             served_name="toy", retries=3, backoff=0.01)

@@ -1,5 +1,6 @@
-"""A real vLLM OpenAI-compatible server for tests: started on a free loopback port, restartable
-(for the fault test), stopped with its whole process group."""
+"""Starting a local vLLM OpenAI-compatible server (for tests, benchmarks and single-machine runs):
+`python -m vllm.entrypoints.openai.api_server` on a free loopback port, waited for until healthy,
+restartable, and stopped with its whole process group. CPU-safe defaults as in DESIGN.md."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ def free_port() -> int:
 
 
 class VLLMServer:
-    def __init__(self, model: str, served_name: str = "toy", port: int | None = None, log: Path | None = None):
+    def __init__(self, model: str, served_name: str = "toy", port: int | None = None, log: Path | None = None,
+                 chat_template: str | None = None, max_model_len: int = 128, extra: list[str] | None = None):
         self.model, self.served_name = model, served_name
+        self.chat_template, self.max_model_len, self.extra = chat_template, max_model_len, extra or []
         self.port = port or free_port()
         self.log = log
         self.proc: subprocess.Popen | None = None
@@ -34,8 +37,10 @@ class VLLMServer:
         env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
         cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
                "--served-model-name", self.served_name, "--host", "127.0.0.1", "--port", str(self.port),
-               "--dtype", "float32", "--max-model-len", "128", "--enforce-eager", "--block-size", "32",
-               "--no-enable-chunked-prefill"]
+               "--dtype", "float32", "--max-model-len", str(self.max_model_len), "--enforce-eager",
+               "--block-size", "32", "--no-enable-chunked-prefill", *self.extra]
+        if self.chat_template:
+            cmd += ["--chat-template", self.chat_template]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + timeout
