@@ -121,3 +121,33 @@ async def test_scoring_beside_lora_requests_does_not_crash(vllm_toy_lora, toy_lo
     assert all(len(r) == len(cont) for r in results[12:])
     assert len({tuple(round(x, 4) for x in r) for r in results[12:]}) == 1
     assert b.engine.get_num_unfinished_requests() == 0
+
+
+async def test_speculative_decoding_counts_reach_the_ledger(tmp_path):
+    """An n-gram speculator on the toy model: accepted draft tokens land in the ledger."""
+    from tts.backends.vllm import VLLMBackend
+    from tts.budget import Budget
+    from tts.context import StrategyContext
+    from tts.ledger import Ledger
+    from tts.prompts import PromptSpec
+    from tts.roles import Role
+    from tts.types import Problem
+
+    backend = VLLMBackend("toy:default", dtype="float32", max_model_len=128,
+                          speculative_config={"method": "ngram", "num_speculative_tokens": 3,
+                                              "prompt_lookup_max": 3, "prompt_lookup_min": 1})
+    try:
+        await backend.start()
+        ledger = Ledger()
+        role = Role("policy", backend, Sampling(temperature=0, max_tokens=30), prompt=PromptSpec(chat=False))
+        ctx = StrategyContext(Problem("p", "12+12+12;"), {"policy": role}, ledger, Budget())
+        bound = ctx.role("policy")
+        gen = await bound.generate(bound.prompt(), Sampling(temperature=0, max_tokens=30))
+        plain = await backend.generate(bound.prompt(), Sampling(temperature=0, max_tokens=30))
+    finally:
+        await backend.close()
+    assert gen.info["spec_draft_tokens"] > 0
+    entry = ledger.entries[-1]
+    assert entry.spec_draft_tokens == gen.info["spec_draft_tokens"]
+    assert entry.spec_accepted_tokens == gen.info["spec_accepted_tokens"] >= 0
+    assert gen.completions[0].token_ids == plain.completions[0].token_ids  # greedy output unchanged

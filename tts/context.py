@@ -143,7 +143,9 @@ class BoundRole:
             raise
         entry = LedgerEntry(self.ctx.problem.id, self.name, "generate", s.n,
                             gen.prompt_tokens - gen.cached_prompt_tokens, gen.cached_prompt_tokens,
-                            gen.completion_tokens, gen.seconds)
+                            gen.completion_tokens, gen.seconds,
+                            spec_accepted_tokens=gen.info.get("spec_accepted_tokens", 0),
+                            spec_draft_tokens=gen.info.get("spec_draft_tokens", 0))
         self.ctx._charge(res, self.role, entry)
         return gen
 

@@ -32,6 +32,8 @@ class LedgerEntry:
     completion_tokens: int = 0
     seconds: float = 0.0
     eflops: float = 0.0
+    spec_accepted_tokens: int = 0  # speculative decoding: draft tokens the target accepted
+    spec_draft_tokens: int = 0
 
     @property
     def tokens(self) -> int:
@@ -49,6 +51,8 @@ class Totals:
     completion_tokens: int = 0
     seconds: float = 0.0
     eflops: float = 0.0
+    spec_accepted_tokens: int = 0
+    spec_draft_tokens: int = 0
 
     def add(self, e: LedgerEntry) -> None:
         self.calls += 1
@@ -57,6 +61,8 @@ class Totals:
         self.completion_tokens += e.completion_tokens
         self.seconds += e.seconds
         self.eflops += e.eflops
+        self.spec_accepted_tokens += e.spec_accepted_tokens
+        self.spec_draft_tokens += e.spec_draft_tokens
 
     @property
     def tokens(self) -> int:

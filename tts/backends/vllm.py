@@ -14,7 +14,7 @@ from typing import Any
 
 from tts.backends.base import Backend, BackendError, brief
 from tts.backends.models import resolve_model
-from tts.backends.vllm_params import LoRAGate, completion_from, sampling_params
+from tts.backends.vllm_params import LoRAGate, completion_from, sampling_params, spec_decode_counts
 from tts.cost.shape import ModelShape
 from tts.types import Capabilities, Generation, Sampling, StreamDelta
 
@@ -57,6 +57,7 @@ class VLLMBackend(Backend):
             self.args.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=max_loras)
         if speculative_config:
             self.args["speculative_config"] = speculative_config
+            self.args["per_request_spec_decode_metrics"] = "summary"  # accepted tokens per sequence
         self.args.update(engine_args or {})
         self._engine: Any = None
         self._tokenizer: Any = None
@@ -170,10 +171,7 @@ class VLLMBackend(Backend):
         if final is None:
             raise BackendError("vllm backend: the engine returned no output")
         comps = [completion_from(c, sampling) for c in sorted(final.outputs, key=lambda c: c.index)]
-        info = {}
-        spec = [getattr(c, "spec_decode_metrics", None) for c in final.outputs]
-        if any(s is not None for s in spec):
-            info["spec_decode"] = [s if isinstance(s, (dict, int, float)) else vars(s) for s in spec if s is not None]
+        info = spec_decode_counts(final.outputs)
         return Generation(comps, prompt_tokens=len(prompt_ids), cached_prompt_tokens=final.num_cached_tokens or 0,
                           seconds=loop.time() - t0, info=info)
 

