@@ -117,61 +117,51 @@ async def test_resume_refuses_a_different_recipe(tiny_model_dir, problems_file, 
         await run(recipe, tmp_path / "d", limit=2)
 
 
-def test_sigkill_then_rerun_records_each_problem_once(tiny_model_dir, tmp_path, venv_env):
+def start_long_run(model: Path, tmp_path: Path, env: dict, count: int, max_tokens: int):
+    """Start `tts run` on `count` problems in a subprocess; return (process, command, records path)
+    once at least a few records exist."""
     data = tmp_path / "many.jsonl"
     data.write_text("".join(json.dumps({"id": f"q{i:03d}", "problem": f"What is {i} + 1?", "answer": str(i + 1)}) + "\n"
-                            for i in range(60)))
-    recipe = tiny_recipe(tiny_model_dir, data, tmp_path)
+                            for i in range(count)))
+    recipe = tiny_recipe(model, data, tmp_path)
     recipe["concurrency"] = 2
-    recipe["roles"]["policy"]["sampling"]["max_tokens"] = 48
+    recipe["roles"]["policy"]["sampling"]["max_tokens"] = max_tokens
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    out = tmp_path / "killed"
-    records = out / "records.jsonl"
-    proc = subprocess.Popen([TTS, "run", str(path), "--out", str(out), "--no-progress"], env=venv_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not records.exists() or records.read_text().count("\n") < 5):
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    partial = records.read_text().count("\n")
-    assert 5 <= partial < 60, "the kill should land mid-run"
-    done = subprocess.run([TTS, "run", str(path), "--out", str(out), "--no-progress"], env=venv_env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    ids = [json.loads(line)["id"] for line in records.read_text().splitlines()]
-    assert sorted(ids) == [f"q{i:03d}" for i in range(60)]  # every problem exactly once
-
-
-def test_ctrl_c_stops_cleanly_and_the_run_resumes(tiny_model_dir, tmp_path, venv_env):
-    data = tmp_path / "many.jsonl"
-    data.write_text("".join(json.dumps({"id": f"s{i:03d}", "problem": f"What is {i} + 2?", "answer": str(i + 2)}) + "\n"
-                            for i in range(80)))
-    recipe = tiny_recipe(tiny_model_dir, data, tmp_path)
-    recipe["concurrency"] = 2
-    recipe["roles"]["policy"]["sampling"]["max_tokens"] = 64
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    out = tmp_path / "interrupted"
-    records = out / "records.jsonl"
-    proc = subprocess.Popen([TTS, "run", str(path), "--out", str(out), "--no-progress"], env=venv_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cmd = [TTS, "run", str(path), "--out", str(tmp_path / "run"), "--no-progress"]
+    records = tmp_path / "run" / "records.jsonl"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and (not records.exists() or records.read_text().count("\n") < 3):
         time.sleep(0.05)
+    return proc, cmd, records
+
+
+def finish_and_check(cmd: list[str], records: Path, env: dict, count: int) -> None:
+    """Rerun the same command; every problem must end up recorded exactly once."""
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ids = [json.loads(line)["id"] for line in records.read_text().splitlines()]
+    assert sorted(ids) == [f"q{i:03d}" for i in range(count)]
+
+
+def test_sigkill_then_rerun_records_each_problem_once(tiny_model_dir, tmp_path, venv_env):
+    proc, cmd, records = start_long_run(tiny_model_dir, tmp_path, venv_env, 60, 48)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= records.read_text().count("\n") < 60, "the kill should land mid-run"
+    finish_and_check(cmd, records, venv_env, 60)
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tiny_model_dir, tmp_path, venv_env):
+    proc, cmd, records = start_long_run(tiny_model_dir, tmp_path, venv_env, 80, 64)
     proc.send_signal(signal.SIGINT)
     t0 = time.time()
     _, err = proc.communicate(timeout=60)
     assert time.time() - t0 < 15, "Ctrl-C should stop the run within seconds"
     assert proc.returncode == 130 and "resume" in err
-    first = [json.loads(line)["id"] for line in records.read_text().splitlines()]
-    assert 3 <= len(first) < 80
-    done = subprocess.run([TTS, "run", str(path), "--out", str(out), "--no-progress"], env=venv_env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    ids = [json.loads(line)["id"] for line in records.read_text().splitlines()]
-    assert sorted(ids) == [f"s{i:03d}" for i in range(80)]
+    assert 3 <= records.read_text().count("\n") < 80
+    finish_and_check(cmd, records, venv_env, 80)
 
 
 async def test_sample_and_flop_budgets(tiny_model_dir, problems_file, tmp_path):
