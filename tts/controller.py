@@ -72,7 +72,8 @@ class Controller:
         finally:
             self.store.close()
             await self._close()
-        records = [r for pid, r in self.store.load().items() if pid in {p.id for p in problems}]
+        wanted = {p.id for p in problems}
+        records = [r for pid, r in self.store.load().items() if pid in wanted]
         summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name)
         summary["wall_seconds_this_run"] = round(time.perf_counter() - t0, 3)
         write_summary(self.run_dir, summary)
