@@ -15,6 +15,13 @@ class BackendError(RuntimeError):
     """A backend could not load its model or serve a request."""
 
 
+def started(value: Any, backend: str) -> Any:
+    """`value` if the backend has loaded it, else one clear error (not an AttributeError on None)."""
+    if value is None:
+        raise BackendError(f"{backend} backend: not started yet (await backend.start())")
+    return value
+
+
 def brief(exc: BaseException, lines: int = 2) -> str:
     """An exception as one line: its first `lines` non-empty lines joined (pydantic puts the detail
     on the second line), so a user sees what failed without a traceback."""

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tts.backends.base import Backend, BackendError
+from tts.backends.base import Backend, BackendError, started
 from tts.backends.endpoints import EndpointPool
 from tts.backends.models import resolve_model
 from tts.cost.shape import ModelShape
@@ -68,15 +68,11 @@ class OpenAIBackend(Backend):
 
     @property
     def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            raise BackendError("openai backend: not started (await backend.start())")
-        return self._tokenizer
+        return started(self._tokenizer, "openai")
 
     @property
     def shape(self) -> ModelShape:
-        if self._shape is None:
-            raise BackendError("openai backend: not started (await backend.start())")
-        return self._shape
+        return started(self._shape, "openai")
 
     @property
     def capabilities(self) -> Capabilities:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tts.backends.base import Backend, BackendError, brief
+from tts.backends.base import Backend, BackendError, brief, started
 from tts.backends.models import resolve_model
 from tts.backends.vllm_params import LoRAGate, completion_from, sampling_params, spec_decode_counts
 from tts.cost.shape import ModelShape
@@ -103,21 +103,15 @@ class VLLMBackend(Backend):
 
     @property
     def engine(self) -> Any:
-        if self._engine is None:
-            raise BackendError("vllm backend: engine not started (await backend.start())")
-        return self._engine
+        return started(self._engine, "vllm")
 
     @property
     def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            raise BackendError("vllm backend: engine not started (await backend.start())")
-        return self._tokenizer
+        return started(self._tokenizer, "vllm")
 
     @property
     def shape(self) -> ModelShape:
-        if self._shape is None:
-            raise BackendError("vllm backend: engine not started (await backend.start())")
-        return self._shape
+        return started(self._shape, "vllm")
 
     @property
     def capabilities(self) -> Capabilities:
