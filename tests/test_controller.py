@@ -169,7 +169,8 @@ async def test_sample_and_flop_budgets(tiny_model_dir, problems_file, tmp_path):
     recipe["strategy"]["generator"]["round_size"] = 2
     await run(recipe, tmp_path / "s", limit=3)
     assert all(len(r["candidates"]) == 3 for r in read_records(tmp_path / "s"))
-    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path, budget={"unit": "eflops", "per_problem": 1.2e7})
+    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path, budget={"unit": "eflops", "per_problem": 1.2e7},
+                         cost="dense_2pt")
     recipe["strategy"]["generator"]["round_size"] = 1
     await run(recipe, tmp_path / "f", limit=3)
     for r in read_records(tmp_path / "f"):

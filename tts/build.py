@@ -29,6 +29,7 @@ class Pieces:
     grader: Any
     dataset: Any
     sweep_aggregators: list[Any] = field(default_factory=list)
+    cost_model: Any = None
     backends: dict[str, Backend] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
 
@@ -83,7 +84,7 @@ def build_pieces(recipe: Recipe, with_backends: bool = True) -> Pieces:
     _unique_labels(sweep_aggs)
     pieces = Pieces(recipe, strategy, selectors, build("extractors", recipe.extractor, "extractor"),
                     build("graders", recipe.grader, "grader"), build("datasets", recipe.dataset, "dataset"),
-                    sweep_aggs)
+                    sweep_aggs, cost_model=build("cost_models", recipe.cost, "cost"))
     prompt = PromptSpec(recipe.prompt.system, recipe.prompt.template,
                         [s.model_dump() for s in recipe.prompt.few_shot],
                         recipe.prompt.answer_instruction, recipe.prompt.chat)

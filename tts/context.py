@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tts.budget import Budget, Reservation
+from tts.cost.model import Usage
 from tts.ledger import Ledger, LedgerEntry
 from tts.roles import Role
 from tts.seeds import derive_seed
@@ -70,7 +71,8 @@ class StrategyContext:
                 logprob_stats=logprob_stats(comp.logprobs), logprobs=comp.logprobs,
                 finish_reason=comp.finish_reason, prompt_tokens=gen.prompt_tokens,
                 completion_tokens=len(comp.token_ids), iid=iid,
-                eflops=self.ledger.cost(shape, "generate", 0, len(comp.token_ids), 1)))
+                eflops=self.ledger.cost(shape, Usage("generate", 0, gen.prompt_tokens,
+                                                     (len(comp.token_ids),)))))
         return out
 
     async def score_candidates(self, candidates: list[Candidate]) -> None:
@@ -83,30 +85,31 @@ class StrategyContext:
                 cand.scores[name] = float(value)
 
     # -- budget ------------------------------------------------------------------------------
-    def _amount(self, kind: str, role: Role, prompt: int, completion: int, n: int) -> float:
+    def _amount(self, role: Role, usage: Usage) -> float:
         unit = self.budget.unit
         if unit == "samples":
-            return float(n if kind != "score" else 0)
+            return float(usage.n if usage.kind in ("generate", "stream") else 0)
         if unit == "tokens":
-            return float(prompt + completion)
-        return self.ledger.cost(role.backend.shape, kind, prompt, completion, n)
+            return float(usage.prompt_tokens + usage.completion_tokens)
+        return self.ledger.cost(role.backend.shape, usage)
 
     def affordable_n(self, role: str, prompt_tokens: int, sampling: Sampling) -> int:
         """How many samples of this call the budget can still cover (0 if none)."""
         r = self.roles[role]
         for n in range(sampling.n, 0, -1):
-            if self._amount("generate", r, prompt_tokens, sampling.max_tokens * n, n) <= self.budget.remaining:
+            worst = Usage("generate", prompt_tokens, 0, (sampling.max_tokens,) * n, n)
+            if self._amount(r, worst) <= self.budget.remaining:
                 return n
         return 0
 
-    def _reserve(self, kind: str, role: Role, prompt: int, completion: int, n: int) -> Reservation:
-        return self.budget.reserve(self._amount(kind, role, prompt, completion, n))
+    def _reserve(self, role: Role, usage: Usage) -> Reservation:
+        """Hold the call's worst case (every sample runs to max tokens, nothing cached)."""
+        return self.budget.reserve(self._amount(role, usage))
 
-    def _charge(self, res: Reservation, role: Role, entry: LedgerEntry) -> None:
-        shape = role.backend.shape
-        entry.eflops = self.ledger.cost(shape, entry.kind, entry.prompt_tokens, entry.completion_tokens, entry.n)
+    def _charge(self, res: Reservation, role: Role, entry: LedgerEntry, usage: Usage) -> None:
+        entry.eflops = self.ledger.cost(role.backend.shape, usage)
         self.ledger.record(entry)
-        self.budget.settle(res, self._amount(entry.kind, role, entry.prompt_tokens, entry.completion_tokens, entry.n))
+        self.budget.settle(res, self._amount(role, usage))
 
 
 class BoundRole:
@@ -135,7 +138,7 @@ class BoundRole:
                        call: str | None = None) -> Generation:
         """Sample with seeds derived from (run, problem, call path); budget and ledger applied."""
         s = self._seeded(sampling, call, "generate")
-        res = self.ctx._reserve("generate", self.role, len(prompt_ids), s.max_tokens * s.n, s.n)
+        res = self.ctx._reserve(self.role, _worst("generate", prompt_ids, s))
         try:
             gen = await self.role.backend.generate(prompt_ids, s)
         except BaseException:
@@ -146,14 +149,16 @@ class BoundRole:
                             gen.completion_tokens, gen.seconds,
                             spec_accepted_tokens=gen.info.get("spec_accepted_tokens", 0),
                             spec_draft_tokens=gen.info.get("spec_draft_tokens", 0))
-        self.ctx._charge(res, self.role, entry)
+        usage = Usage("generate", entry.prompt_tokens, entry.cached_tokens,
+                      tuple(len(c.token_ids) for c in gen.completions), s.n)
+        self.ctx._charge(res, self.role, entry, usage)
         return gen
 
     async def stream(self, prompt_ids: list[int], sampling: Sampling | None = None,
                      call: str | None = None) -> AsyncIterator[StreamDelta]:
         """Stream deltas; closing the iterator aborts the request and charges what was produced."""
         s = self._seeded(sampling, call, "stream")
-        res = self.ctx._reserve("stream", self.role, len(prompt_ids), s.max_tokens * s.n, s.n)
+        res = self.ctx._reserve(self.role, _worst("stream", prompt_ids, s))
         produced, t0 = 0, time.perf_counter()
         agen = self.role.backend.stream(prompt_ids, s)
         try:
@@ -164,12 +169,13 @@ class BoundRole:
             await agen.aclose()
             entry = LedgerEntry(self.ctx.problem.id, self.name, "stream", s.n, len(prompt_ids), 0,
                                 produced, time.perf_counter() - t0)
-            self.ctx._charge(res, self.role, entry)
+            self.ctx._charge(res, self.role, entry, Usage.even("stream", len(prompt_ids), produced, s.n))
 
     async def score(self, prompt_ids: list[int], continuation_ids: list[int]) -> list[float]:
         """Log-probs of the continuation (prefill only, costed as a prefill of both spans)."""
         total = len(prompt_ids) + len(continuation_ids)
-        res = self.ctx._reserve("score", self.role, total, 0, 1)
+        usage = Usage("score", total)
+        res = self.ctx._reserve(self.role, usage)
         t0 = time.perf_counter()
         try:
             values = await self.role.backend.score(prompt_ids, continuation_ids)
@@ -177,5 +183,9 @@ class BoundRole:
             self.ctx.budget.settle(res, 0.0)
             raise
         self.ctx._charge(res, self.role, LedgerEntry(self.ctx.problem.id, self.name, "score", 1, total,
-                                                      0, 0, time.perf_counter() - t0))
+                                                      0, 0, time.perf_counter() - t0), usage)
         return values
+
+
+def _worst(kind: str, prompt_ids: list[int], s: Sampling) -> Usage:
+    return Usage(kind, len(prompt_ids), 0, (s.max_tokens,) * s.n, s.n)

@@ -44,7 +44,7 @@ class Controller:
         self.pieces, self.run_dir, self.limit = pieces, Path(run_dir), limit
         self.recipe = pieces.recipe
         self.progress = progress
-        self.ledger = ledger or Ledger()
+        self.ledger = ledger or Ledger(pieces.cost_model)
         self.store = RecordStore(self.run_dir)
         budget = self.recipe.budget
         self.run_budget = Budget(budget.unit, budget.run)

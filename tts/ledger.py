@@ -1,5 +1,5 @@
 """The cost ledger: one entry per backend call (role, uncached/cached prompt tokens, completion
-tokens, seconds, eFLOPs), with totals per problem, per role and per run."""
+tokens, seconds, eFLOPs under the run's cost model), with totals per problem, per role and per run."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
+from tts.cost.model import CostModel, KineticsCost, Usage
 from tts.cost.shape import ModelShape
-
-# (shape, kind, uncached prompt tokens, completion tokens, n) -> eFLOPs. The cost issue plugs
-# the Kinetics model in here; the default is the plain dense 2·P·T estimate.
-CostFn = Callable[[ModelShape, str, int, int, int], float]
-
-
-def dense_2pt(shape: ModelShape, kind: str, prompt_tokens: int, completion_tokens: int, n: int) -> float:
-    """Plain dense estimate 2 · active parameters · tokens processed (no attention or memory term)."""
-    return 2.0 * shape.active_params * (prompt_tokens + completion_tokens)
 
 
 @dataclass
@@ -79,13 +71,18 @@ class Totals:
 class Ledger:
     """Collects every call of a run; `hooks` see each entry as it lands (progress, budgets)."""
 
-    def __init__(self, cost_fn: CostFn = dense_2pt, cost_name: str = "dense-2PT") -> None:
-        self.cost_fn, self.cost_name = cost_fn, cost_name
+    def __init__(self, cost_model: CostModel | None = None) -> None:
+        self.cost_model = cost_model if cost_model is not None else KineticsCost()
         self.entries: list[LedgerEntry] = []
         self.hooks: list[Callable[[LedgerEntry], None]] = []
 
-    def cost(self, shape: ModelShape | None, kind: str, prompt: int, completion: int, n: int) -> float:
-        return 0.0 if shape is None else float(self.cost_fn(shape, kind, prompt, completion, n))
+    @property
+    def cost_name(self) -> str:
+        return self.cost_model.name
+
+    def cost(self, shape: ModelShape | None, usage: Usage) -> float:
+        """eFLOPs of a call under the run's cost model (0 when the backend reports no shape)."""
+        return 0.0 if shape is None else float(self.cost_model(shape, usage))
 
     def record(self, entry: LedgerEntry) -> None:
         self.entries.append(entry)

@@ -104,6 +104,7 @@ class Recipe(_Strict):
     grader: Component = "exact"
     extractor: Component = "last_number"
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    cost: Component = "kinetics"
     sweep: SweepSpec | None = None
     concurrency: int = Field(16, ge=1)
     output: OutputSpec = Field(default_factory=OutputSpec)

@@ -1,5 +1,5 @@
 """Registries: every pluggable kind (backends, generators, aggregators, searches, stopping rules,
-extractors, graders, selectors, datasets) is found by name among the built-ins, through the
+extractors, graders, selectors, cost models, datasets) is found by name among the built-ins, through the
 Python entry-point group `tts.<kind>`, or by a dotted path `package.module:Name`.
 
 Built-ins are listed as dotted paths, so listing them imports nothing heavy."""
@@ -40,6 +40,10 @@ BUILTINS: dict[str, dict[str, str]] = {
     "selectors": {
         "vote": "verifiers.selectors:VoteSelector",
         "confidence": "verifiers.selectors:ConfidenceSelector",
+    },
+    "cost_models": {
+        "kinetics": "tts.cost.model:KineticsCost",
+        "dense_2pt": "tts.cost.model:Dense2PT",
     },
     "datasets": {
         "jsonl": "evals.datasets:JsonlDataset",

@@ -85,8 +85,10 @@ def dense_cost(m: KineticsShape, l_in: float, l_out: float | Sequence[float], n:
 
 
 def attended_tokens(budget: int, l_in: int, l_out: int) -> int:
-    """K = Σ_{t=1..L} min(B, L_in + t): KV entries read over a generation with a per-head budget B."""
-    return sum(min(budget, l_in + t) for t in range(1, l_out + 1))
+    """K = Σ_{t=1..L} min(B, L_in + t): KV entries read over a generation with a per-head budget B
+    (summed in closed form: the first steps read the whole growing context, the rest read B)."""
+    growing = max(0, min(l_out, budget - l_in))  # steps with L_in + t < B, plus the one reaching B
+    return growing * l_in + growing * (growing + 1) // 2 + (l_out - growing) * budget
 
 
 def attended_tokens_closed(budget: int, l_in: int, l_out: int) -> float:

@@ -21,6 +21,7 @@ class ModelShape:
     vocab_size: int = 0
     num_experts: int = 0
     experts_per_token: int = 0
+    state_size: int = 0  # recurrent models: state elements per sequence (0: a KV cache instead)
 
     @classmethod
     def from_hf_config(cls, config: Any, params: int | None = None) -> "ModelShape":
@@ -44,7 +45,19 @@ class ModelShape:
             mlp_per_expert = 3 * hidden * inter * layers
             active = total - (experts - topk) * mlp_per_expert
         return cls(total, active, layers, hidden, heads, kv_heads, head_dim, inter, vocab,
-                   experts, topk)
+                   experts, topk, cls._state_size(config, layers, hidden, head_dim))
+
+    @staticmethod
+    def _state_size(config: Any, layers: int, hidden: int, head_dim: int) -> int:
+        """RWKV-style models keep a per-head (head_dim × head_dim) matrix state plus two token-shift
+        vectors per layer instead of a KV cache; `state_size` in the config overrides this."""
+        explicit = getattr(config, "state_size", None)
+        if isinstance(explicit, int) and explicit > 0:
+            return explicit
+        if "rwkv" not in str(getattr(config, "model_type", "")).lower():
+            return 0
+        head = head_dim if head_dim and head_dim != hidden else 64
+        return layers * (hidden * head + 2 * hidden)
 
     @staticmethod
     def _estimate(hidden: int, heads: int, kv: int, hd: int, layers: int, inter: int, vocab: int,
