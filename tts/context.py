@@ -76,12 +76,14 @@ class StrategyContext:
         return out
 
     async def score_candidates(self, candidates: list[Candidate]) -> None:
-        """Run every recipe selector over the candidates; scores land in `candidate.scores`."""
+        """Run every recipe selector over the candidates it has not scored yet (a generator may
+        score as it goes, e.g. for a stopping rule); scores land in `candidate.scores`."""
         for name, selector in self.selectors.items():
-            if not candidates:
-                return
-            values = await selector.score(self.problem, candidates, self)
-            for cand, value in zip(candidates, values):
+            todo = [c for c in candidates if name not in c.scores]
+            if not todo:
+                continue
+            values = await selector.score(self.problem, todo, self)
+            for cand, value in zip(todo, values):
                 cand.scores[name] = float(value)
 
     # -- budget ------------------------------------------------------------------------------

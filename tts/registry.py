@@ -25,7 +25,9 @@ BUILTINS: dict[str, dict[str, str]] = {
         "best": "tts.strategies.aggregators:Best",
     },
     "searches": {},
-    "stopping_rules": {},
+    "stopping_rules": {
+        "saturation": "tts.strategies.stopping:SaturationStop",
+    },
     "extractors": {
         "last_number": "verifiers.extract:LastNumber",
         "regex": "verifiers.extract:Regex",

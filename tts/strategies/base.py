@@ -16,6 +16,7 @@ class StoppingRule(abc.ABC):
     """Decides, from what a strategy may see (never grades), whether to stop drawing samples."""
 
     name: str = "stopping_rule"
+    needs_scores: bool = False  # True: generators run the recipe's selectors before asking
 
     @abc.abstractmethod
     def should_stop(self, problem: Problem, candidates: list[Candidate], ctx: StrategyContext) -> bool: ...

@@ -47,6 +47,10 @@ class SampleGenerator(Generator):
                 break
             gen = await role.generate(prompt, sampling.replace(n=want))
             out += ctx.candidates(gen, self.role, start=len(out), iid=True)
-            if self.stopping is not None and self.stopping.should_stop(problem, out, ctx):
+            if self.stopping is None:
+                continue
+            if getattr(self.stopping, "needs_scores", False):
+                await ctx.score_candidates(out)
+            if self.stopping.should_stop(problem, out, ctx):
                 break
         return out
