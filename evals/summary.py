@@ -28,6 +28,10 @@ def _ci(values: list[float]) -> dict[str, float]:
     return {"mean": mean, "lo": lo, "hi": hi}
 
 
+def _eflops(record: dict[str, Any]) -> float:
+    return sum(t.get("eflops", 0.0) for t in record.get("cost", {}).values())
+
+
 def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any], subsets: int,
                 seed: int) -> dict[str, Any]:
     """Per N: each aggregator's accuracy, pass@N and tokens per problem, from one run at the largest N."""
@@ -48,6 +52,8 @@ def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any],
         row["tokens_per_problem"] = sum(
             c[0].prompt_tokens + k * sum(x.completion_tokens for x in c) / len(c) for _, c in eligible
         ) / len(eligible)
+        # scaled from the run at the largest N (the shared prompt term makes the truth slightly lower)
+        row["eflops_per_problem"] = sum(_eflops(r) * k / len(c) for r, c in eligible) / len(eligible)
         rows.append(row)
     acc1 = {r["id"]: sum((x.grade or 0) for x in c) / len(c) for r, c in usable}
     gains = {}
@@ -89,3 +95,9 @@ def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: lis
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+def cost_model_of(run_dir: Path) -> str:
+    """The cost model a run was priced with, as its summary names it ('' when unknown)."""
+    path = Path(run_dir) / "summary.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("cost_model", "") if path.exists() else ""

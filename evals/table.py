@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -32,14 +33,61 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
     sweep = summary.get("sweep")
     if not sweep or not sweep["rows"]:
         return
-    aggs = [k for k in sweep["rows"][0] if k not in ("n", "problems", "pass", "tokens_per_problem")]
+    aggs = [k for k, v in sweep["rows"][0].items() if isinstance(v, dict) and k != "pass"]
     table = Table(title="accuracy % by N [95% CI] (one run at the largest N, subsets without replacement)")
-    for col in ["N", *aggs, "pass@N", "tokens/problem"]:
+    for col in ["N", *aggs, "pass@N", "tokens/problem", "eFLOPs/problem"]:
         table.add_column(col, justify="right")
     for row in sweep["rows"]:
         table.add_row(str(row["n"]), *(_pct(row[a]) for a in aggs), _pct(row["pass"]),
-                      f"{row['tokens_per_problem']:.0f}")
+                      f"{row['tokens_per_problem']:.0f}", f"{row.get('eflops_per_problem', 0):.3g}")
     console.print(table)
     for name, g in sweep.get("paired_gain_vs_single_sample", {}).items():
         console.print(f"paired gain {name}: {100 * g['mean']:+.1f} points "
                       f"[{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}] over {g['problems']} problems")
+
+
+def render_arise(results: list[dict[str, Any]], console: Any = None) -> None:
+    """One row per levels run: ARISE with its 95% bootstrap interval, the slope metric beside it,
+    and accuracy / tokens / runs per level."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=200)
+    table = Table(title="ARISE (higher is better; < 0: net negative scaling) vs the slope metric")
+    for col in ("run", "model", "levels", "ARISE [95% CI]", "slope (Δacc/Δtok)", "acc % by level",
+                "tokens by level", "runs by level", "up/down"):
+        table.add_column(col, justify="right" if col not in ("run", "model", "levels") else "left")
+    for r in results:
+        table.add_row(
+            Path(r["run_dir"]).name, ", ".join(r["models"]),
+            f"{r['field'].split('.')[-1]}={'/'.join(str(v) for v in r['values'])}",
+            f"{r['arise']:+.3f} [{r['arise_lo']:+.3f}, {r['arise_hi']:+.3f}]", f"{r['slope']:.2e}",
+            " / ".join(f"{100 * a:.1f}" for a in r["level_accuracy"]),
+            " / ".join(f"{t:.0f}" for t in r["level_tokens"]),
+            " / ".join(str(n) for n in r["level_runs"]), f"{r['improved']}/{r['degraded']}")
+    console.print(table)
+
+
+def render_plan(result: dict[str, Any], console: Any = None) -> None:
+    """The planner's answer at the budget: per model its best N, the recommendation, the oracle."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=160)
+    table = Table(title=f"best fixed N per model at {result['budget']:.3g} eFLOPs/problem "
+                        f"({result['cost_model']}, {result['metric']}@N, {result['problems']} problems)")
+    for col in ("model", "N", "accuracy %", "mean eFLOPs/problem"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for label, info in result["per_model"].items():
+        star = " *" if label == result["recommended"]["model"] else ""
+        table.add_row(label + star, str(info["n"]), f"{100 * info['accuracy']:.1f}", f"{info['mean_eflops']:.3g}")
+    console.print(table)
+    rec = result["recommended"]
+    console.print(f"recommended (*): {rec['model']} with N={rec['n']}: {100 * rec['accuracy']:.1f}% "
+                  f"(problems over the budget count as wrong)")
+    console.print(f"per-problem oracle frontier at this budget: {100 * result['oracle_accuracy']:.1f}% "
+                  f"(upper bound: picks each problem's best config using its labels)")
+    law = result.get("tokens_law")
+    if law:
+        console.print(f"frontier tokens ≈ {law['a']:.3g}·(Tera-eFLOPs)^{law['b']:.2f}: doubling the budget "
+                      f"buys ×{law['doubling_factor']:.2f} generated tokens")

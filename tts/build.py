@@ -66,8 +66,10 @@ def _unique_labels(aggregators: list[Any]) -> None:
         raise RecipeError(f"sweep.aggregators: '{dup}' appears twice; give one of them an 'as:' name")
 
 
-def build_pieces(recipe: Recipe, with_backends: bool = True) -> Pieces:
-    """Build the recipe's components; backends are constructed (not yet started) if asked."""
+def build_pieces(recipe: Recipe, with_backends: bool = True,
+                 backends: dict[str, Backend] | None = None) -> Pieces:
+    """Build the recipe's components; backends are constructed (not yet started) if asked. Pass
+    `backends` to share engines between builds (levels of one run): same engine key, same backend."""
     strat = recipe.strategy
     if strat.generator is not None:
         generator = build("generators", strat.generator, "strategy.generator")
@@ -85,6 +87,8 @@ def build_pieces(recipe: Recipe, with_backends: bool = True) -> Pieces:
     pieces = Pieces(recipe, strategy, selectors, build("extractors", recipe.extractor, "extractor"),
                     build("graders", recipe.grader, "grader"), build("datasets", recipe.dataset, "dataset"),
                     sweep_aggs, cost_model=build("cost_models", recipe.cost, "cost"))
+    if backends is not None:
+        pieces.backends = backends
     prompt = PromptSpec(recipe.prompt.system, recipe.prompt.template,
                         [s.model_dump() for s in recipe.prompt.few_shot],
                         recipe.prompt.answer_instruction, recipe.prompt.chat)

@@ -46,15 +46,15 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
         _fail(str(exc))
     except Exception as exc:  # a backend that would not load, a dataset that would not read
         _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
-    from evals.table import render
+    from evals.table import render, render_arise
 
-    render(summary)
+    render_arise([summary]) if "arise" in summary else render(summary)
 
 
 @app.command()
 def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run`")) -> None:
-    """Print the summary table of a run (recomputed from its records)."""
-    from evals.summary import summarize
+    """Print the summary table of a run (recomputed from its records; ARISE for a levels run)."""
+    from evals.summary import cost_model_of, summarize
     from tts.build import check_recipe
     from tts.components import RecipeError
     from tts.recipe import parse_recipe
@@ -67,8 +67,13 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
         _fail(f"{run_dir} is not a run folder (no recipe.lock.yaml)")
     try:
         recipe = parse_recipe(yaml.safe_load(lock.read_text())["recipe"], str(lock))
+        if recipe.levels is not None:
+            from evals.table import render_arise
+            from tts.levels import arise_of
+
+            return render_arise([arise_of(run_dir, recipe)])
         pieces = check_recipe(recipe)
-        summary = summarize(read_records(run_dir), recipe, pieces.sweep_aggregators)
+        summary = summarize(read_records(run_dir), recipe, pieces.sweep_aggregators, cost_model_of(run_dir))
     except (RecipeError, FileNotFoundError) as exc:
         _fail(str(exc))
     from evals.table import render
@@ -105,6 +110,16 @@ def check(recipe: Path = typer.Argument(..., help="recipe YAML file"),
         _fail(str(exc))
     typer.echo(f"{recipe}: ok")
 
+
+def _register_measurement() -> None:
+    from tts import cli_measure
+
+    app.command()(cli_measure.plan)
+    app.command()(cli_measure.arise)
+    app.command()(cli_measure.report)
+
+
+_register_measurement()
 
 toy_app = typer.Typer(help="The built-in toy arithmetic task and its models.", no_args_is_help=True)
 app.add_typer(toy_app, name="toy")

@@ -40,8 +40,11 @@ class Controller:
     """Runs one recipe over a dataset into `run_dir`."""
 
     def __init__(self, pieces: Pieces, run_dir: Path, limit: int | None = None,
-                 progress: bool = True, ledger: Ledger | None = None) -> None:
+                 progress: bool = True, ledger: Ledger | None = None, only: set[str] | None = None,
+                 manage_backends: bool = True) -> None:
         self.pieces, self.run_dir, self.limit = pieces, Path(run_dir), limit
+        self.only = only  # run just these problem ids (adaptive repeats)
+        self.manage_backends = manage_backends  # False: the caller starts and closes them
         self.recipe = pieces.recipe
         self.progress = progress
         self.ledger = ledger or Ledger(pieces.cost_model)
@@ -60,14 +63,17 @@ class Controller:
         lock = self.run_dir / "recipe.lock.yaml"
         check_resumable(lock, self.recipe.resolved())
         problems = self.pieces.problems(self.limit)
+        if self.only is not None:
+            problems = [p for p in problems if p.id in self.only]
         finished = {pid for pid, r in self.store.load().items() if r.get("status") == "ok"}
         todo = [p for p in problems if p.id not in finished]
         log.info("%d problems, %d already recorded, %d to run", len(problems), len(problems) - len(todo), len(todo))
         t0 = time.perf_counter()
         try:
             await self._start_backends()
-            write_lock(lock, self.recipe.resolved(),
-                       {name: role.chat_template_hash() for name, role in self.pieces.roles.items()})
+            roles = self.pieces.roles.items()
+            write_lock(lock, self.recipe.resolved(), {name: role.chat_template_hash() for name, role in roles},
+                       {name: role.backend.shape.to_dict() for name, role in roles if role.backend.shape})
             await self._run_all(todo)
         finally:
             self.store.close()
@@ -80,14 +86,12 @@ class Controller:
         return summary
 
     async def _start_backends(self) -> None:
-        await asyncio.gather(*(b.start() for b in self.pieces.backends.values()))
+        if self.manage_backends:
+            await start_backends(self.pieces)
 
     async def _close(self) -> None:
-        for backend in self.pieces.backends.values():
-            try:
-                await backend.close()
-            except Exception:  # closing must not hide the run's own error
-                log.exception("closing a backend failed")
+        if self.manage_backends:
+            await close_backends(self.pieces.backends.values())
         close = getattr(self.pieces.grader, "close", None)
         if close is not None:
             await close()
@@ -157,6 +161,19 @@ class Controller:
             "candidates": [candidate_record(c, store_text) for c in outcome.candidates],
             "info": outcome.info,
         }
+
+
+async def start_backends(pieces: Pieces) -> None:
+    await asyncio.gather(*(b.start() for b in pieces.backends.values()))
+
+
+async def close_backends(backends: Any) -> None:
+    """Close each backend; one failing to close does not stop the others."""
+    for backend in backends:
+        try:
+            await backend.close()
+        except Exception:  # closing must not hide the run's own error
+            log.exception("closing a backend failed")
 
 
 class _NoProgress:

@@ -29,9 +29,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_lock(path: Path, recipe: dict[str, Any], chat_templates: dict[str, str | None]) -> None:
-    data = {"recipe": recipe, "chat_templates": chat_templates, "packages": package_versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+def write_lock(path: Path, recipe: dict[str, Any], chat_templates: dict[str, str | None],
+               shapes: dict[str, dict[str, int]] | None = None) -> None:
+    """Write the lock; `shapes` (each role's model shape) lets cost tools price a finished run."""
+    data = {"recipe": recipe, "chat_templates": chat_templates, "shapes": shapes or {},
+            "packages": package_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 

@@ -85,6 +85,32 @@ class SweepSpec(_Strict):
         return sorted(set(v))
 
 
+class LevelsSpec(_Strict):
+    """Compute levels for ARISE: one recipe field set to each value in turn (ordered by compute),
+    each (problem, level) cell run min_runs..max_runs times until its CV settles."""
+
+    field: str
+    values: list[Any] = Field(min_length=2)
+    min_runs: int = Field(3, ge=1)
+    max_runs: int = Field(10, ge=1)
+    threshold: float = Field(0.5, ge=0)
+    total_runs: int | None = Field(None, ge=1)
+    tokens: Literal["total", "completion"] = "total"
+
+    @field_validator("field")
+    @classmethod
+    def _not_structural(cls, v: str) -> str:
+        if v.split(".")[0] in ("levels", "seed", "output", "name", "dataset", "limit"):
+            raise ValueError(f"'{v}' cannot vary across levels")
+        return v
+
+    @model_validator(mode="after")
+    def _runs_ordered(self) -> "LevelsSpec":
+        if self.max_runs < self.min_runs:
+            raise ValueError(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs})")
+        return self
+
+
 class OutputSpec(_Strict):
     dir: str = "runs"
     name: str | None = None
@@ -106,6 +132,7 @@ class Recipe(_Strict):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     cost: Component = "kinetics"
     sweep: SweepSpec | None = None
+    levels: LevelsSpec | None = None
     concurrency: int = Field(16, ge=1)
     output: OutputSpec = Field(default_factory=OutputSpec)
 

@@ -124,6 +124,20 @@ class KineticsCost(CostModel):
         decode = self._decode(m, shape.state_size, usage.cached_tokens + usage.prompt_tokens, usage)
         return Cost(prefill.comp + decode.comp, prefill.mem + decode.mem, self.intensity)
 
+    def expected(self, shape: ModelShape, prompt_tokens: int, lengths: list[int], n: int) -> float:
+        """Expected eFLOPs of N samples whose lengths follow the observed `lengths` (Eq. 10: the
+        decode cost uses E[L] and E[L²] of the sample), plus one prefill of the prompt."""
+        if not lengths:
+            raise ValueError("need at least one observed length")
+        m = KineticsShape.from_model_shape(shape)
+        prefill = self._prefill(m, shape.state_size, 0, prompt_tokens)
+        if shape.state_size or self.attention != "dense":
+            per = [self._decode(m, shape.state_size, prompt_tokens, Usage("generate", 0, 0, (x,), 1))
+                   for x in lengths]
+            mean = Cost(sum(c.comp for c in per) / len(per), sum(c.mem for c in per) / len(per), self.intensity)
+            return prefill.eflops + n * mean.eflops
+        return prefill.eflops + dense_cost(m, prompt_tokens, lengths, n, self.intensity).eflops
+
     def _prefill(self, m: KineticsShape, state: int, cached: int, new: int) -> Cost:
         """Extension: new tokens attend to the cached prefix and to each other (causal); the KV of
         the context is read once (prefill is compute-bound). Recurrent: one state pass."""
