@@ -140,3 +140,14 @@ async def test_levels_run_on_a_real_model(tiny_model_dir, problems_file, tmp_pat
     from tts.components import RecipeError
     with pytest.raises(RecipeError, match="cannot vary across levels"):
         parse_recipe(bad)
+
+
+def test_budget_split_caps_come_from_the_probe_runs():
+    """Cells whose probes vary get the extra runs; the probe runs themselves are kept."""
+    from tts.levels import _caps
+
+    cells = {"steady": [[(1.0, 10.0)] * 3, [(1.0, 20.0)] * 3],
+             "noisy": [[(1.0, 10.0), (0.0, 10.0), (1.0, 10.0)], [(1.0, 20.0)] * 3]}
+    caps = _caps(cells, AdaptiveSampler(), total=15)
+    assert caps[("steady", 0)] == caps[("steady", 1)] == caps[("noisy", 1)] == 3
+    assert caps[("noisy", 0)] == 6  # 12 probe runs, 3 extra, all to the only varying cell

