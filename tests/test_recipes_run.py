@@ -26,14 +26,32 @@ needs_data = pytest.mark.skipif(not os.environ.get("TTS_DATA_DIR"), reason="TTS_
 
 
 def smoke_overrides(model: Path) -> list[str]:
-    return [f"roles.policy.model={model}", "roles.policy.engine={}", "strategy.n=2", "sweep.n=[1,2]",
-            "roles.policy.sampling.max_tokens=16"]
+    return [f"roles.policy.model={model}", "roles.policy.backend=hf", "roles.policy.engine={}", "strategy.n=2",
+            "sweep.n=[1,2]", "roles.policy.sampling.max_tokens=16"]
+
+
+def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
+    """Recipe-specific substitutions: other roles and model-based selectors get tiny models too."""
+    if stem == "math500-best-of-n-prm":
+        from tinymodel import build_tiny_head
+
+        head = build_tiny_head(tmp / "prm", "token", 2)
+        return [f"selectors.0.model={head}", "selectors.0.step_token=<|end|>", "selectors.0.device=cpu",
+                "selectors.0.dtype=auto", "selectors.0.trust_remote_code=false"]
+    if stem == "math500-judge":
+        return [f"roles.judge.model={model}", "roles.judge.backend=hf", "roles.judge.engine={}",
+                "roles.judge.sampling.max_tokens=4"]
+    return []
+
+
+SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise")]  # toy-arise: test_measure_cli
 
 
 @needs_data
-@pytest.mark.parametrize("path", [p for p in RECIPES if p.stem != "quickstart"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SMOKED, ids=lambda p: p.stem)
 async def test_recipe_smoke_with_tiny_model(path, tiny_model_dir, tmp_path):
-    summary = await run_recipe(path, smoke_overrides(tiny_model_dir), tmp_path / "run", limit=1)
+    overrides = smoke_overrides(tiny_model_dir) + extra_overrides(path.stem, tiny_model_dir, tmp_path)
+    summary = await run_recipe(path, overrides, tmp_path / "run", limit=1)
     assert summary["problems"] == 1 and summary["ok"] == 1, summary
     (record,) = read_records(tmp_path / "run")
     assert len(record["candidates"]) == 2 and record["reference"]

@@ -7,15 +7,19 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from tts.budget import Budget, Reservation
 from tts.cost.model import Usage
+from tts.cost.shape import ModelShape
 from tts.ledger import Ledger, LedgerEntry
 from tts.roles import Role
 from tts.seeds import derive_seed
 from tts.types import Candidate, Generation, Problem, Sampling, StreamDelta
+
+
+T = TypeVar("T")
 
 
 def logprob_stats(logprobs: list[float] | None, tail: int = 32) -> dict[str, float]:
@@ -87,13 +91,31 @@ class StrategyContext:
                 cand.scores[name] = float(value)
 
     # -- budget ------------------------------------------------------------------------------
-    def _amount(self, role: Role, usage: Usage) -> float:
+    def _amount(self, role: Role | None, usage: Usage, shape: ModelShape | None = None) -> float:
         unit = self.budget.unit
         if unit == "samples":
             return float(usage.n if usage.kind in ("generate", "stream") else 0)
         if unit == "tokens":
             return float(usage.prompt_tokens + usage.completion_tokens)
-        return self.ledger.cost(role.backend.shape, usage)
+        return self.ledger.cost(role.backend.shape if role is not None else shape, usage)
+
+    async def run_external(self, role: str, shape: ModelShape | None, usage: Usage,
+                           call: Callable[[], Awaitable[T]]) -> T:
+        """Run a call to a model that is not a recipe role (a reward model a selector loads itself)
+        under the same budget and ledger as role calls, entered under `role`."""
+        res = self.budget.reserve(self._amount(None, usage, shape))
+        t0 = time.perf_counter()
+        try:
+            out = await call()
+        except BaseException:
+            self.budget.settle(res, 0.0)
+            raise
+        entry = LedgerEntry(self.problem.id, role, usage.kind, usage.n, usage.prompt_tokens,
+                            usage.cached_tokens, usage.completion_tokens, time.perf_counter() - t0)
+        entry.eflops = self.ledger.cost(shape, usage)
+        self.ledger.record(entry)
+        self.budget.settle(res, self._amount(None, usage, shape))
+        return out
 
     def affordable_n(self, role: str, prompt_tokens: int, sampling: Sampling) -> int:
         """How many samples of this call the budget can still cover (0 if none)."""

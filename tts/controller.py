@@ -92,9 +92,10 @@ class Controller:
     async def _close(self) -> None:
         if self.manage_backends:
             await close_backends(self.pieces.backends.values())
-        close = getattr(self.pieces.grader, "close", None)
-        if close is not None:
-            await close()
+        for part in [self.pieces.grader, *self.pieces.selectors.values()]:
+            close = getattr(part, "close", None)
+            if close is not None:
+                await close()
 
     async def _run_all(self, todo: list[Problem]) -> None:
         sem = asyncio.Semaphore(self.recipe.concurrency)

@@ -42,6 +42,11 @@ BUILTINS: dict[str, dict[str, str]] = {
     "selectors": {
         "vote": "verifiers.selectors:VoteSelector",
         "confidence": "verifiers.selectors:ConfidenceSelector",
+        "generative_rm": "verifiers.reward_model:GenerativeRewardModel",
+        "reward_model": "verifiers.reward_model:ClassifierRewardModel",
+        "prm": "verifiers.prm:GenerativePRM",
+        "prm_head": "verifiers.prm:HeadPRM",
+        "judge": "verifiers.judge:Judge",
     },
     "cost_models": {
         "kinetics": "tts.cost.model:KineticsCost",
