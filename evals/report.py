@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from evals.metrics import pass_at_k
-from evals.summary import candidates_of, cost_model_of, summarize
+from evals.summary import candidates_of, summarize_run_dir
 from tts.budget.ttspm import fit_ttspm, observed_saturation, pearson_r, saturation_point
 
 EPSILONS = (0.001, 0.005, 0.01, 0.05)
@@ -30,7 +30,6 @@ class Report:
 
 def load_run(run_dir: Path) -> tuple[str, Any, dict[str, Any]]:
     """('run' | 'levels', recipe, summary or ARISE result) of a run folder."""
-    from tts.build import check_recipe
     from tts.recipe import parse_recipe
     from tts.records import read_records
 
@@ -43,7 +42,7 @@ def load_run(run_dir: Path) -> tuple[str, Any, dict[str, Any]]:
 
         return "levels", recipe, arise_of(Path(run_dir), recipe)
     records = read_records(run_dir)
-    summary = summarize(records, recipe, check_recipe(recipe).sweep_aggregators, cost_model_of(run_dir))
+    summary = summarize_run_dir(Path(run_dir), recipe)
     summary["n"] = recipe.strategy.n
     summary["_records"] = records
     return "run", recipe, summary

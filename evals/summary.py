@@ -8,7 +8,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 from evals.metrics import aggregator_at_k, mean_ci, paired_bootstrap, pass_at_k
+from tts.cost.shape import ModelShape
 from tts.ledger import Totals
 from tts.types import Candidate
 
@@ -32,8 +35,32 @@ def _eflops(record: dict[str, Any]) -> float:
     return sum(t.get("eflops", 0.0) for t in record.get("cost", {}).values())
 
 
+@dataclass
+class Pricing:
+    """Prices N samples of a problem from the run's cost model and the generating role's shape, so
+    a sweep's smaller N are costed as if run on their own (shared prompt terms paid once per N)."""
+
+    cost_model: Any
+    shapes: dict[str, ModelShape]
+
+    @classmethod
+    def from_lock(cls, cost_model: Any, lock: dict[str, Any]) -> "Pricing":
+        return cls(cost_model, {role: ModelShape(**s) for role, s in (lock.get("shapes") or {}).items()})
+
+    def at_n(self, cands: list[Candidate], k: int) -> float | None:
+        shape = self.shapes.get(cands[0].role)
+        if shape is None or not hasattr(self.cost_model, "expected"):
+            return None
+        return self.cost_model.expected(shape, cands[0].prompt_tokens, [c.completion_tokens for c in cands], k)
+
+
+def _eflops_at(record: dict[str, Any], cands: list[Candidate], k: int, pricing: Pricing | None) -> float:
+    priced = pricing.at_n(cands, k) if pricing is not None else None
+    return priced if priced is not None else _eflops(record) * k / len(cands)
+
+
 def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any], subsets: int,
-                seed: int) -> dict[str, Any]:
+                seed: int, pricing: Pricing | None = None) -> dict[str, Any]:
     """Per N: each aggregator's accuracy, pass@N and tokens per problem, from one run at the largest N."""
     cands = [candidates_of(r) for r in ok]
     usable = [(r, c) for r, c in zip(ok, cands) if c and all(x.iid for x in c)]
@@ -52,8 +79,8 @@ def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any],
         row["tokens_per_problem"] = sum(
             c[0].prompt_tokens + k * sum(x.completion_tokens for x in c) / len(c) for _, c in eligible
         ) / len(eligible)
-        # scaled from the run at the largest N (the shared prompt term makes the truth slightly lower)
-        row["eflops_per_problem"] = sum(_eflops(r) * k / len(c) for r, c in eligible) / len(eligible)
+        # priced at N from the observed lengths (or, without shapes, scaled from the largest N)
+        row["eflops_per_problem"] = sum(_eflops_at(r, c, k, pricing) for r, c in eligible) / len(eligible)
         rows.append(row)
     acc1 = {r["id"]: sum((x.grade or 0) for x in c) / len(c) for r, c in usable}
     gains = {}
@@ -66,7 +93,7 @@ def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any],
 
 
 def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: list[Any],
-              cost_model: str = "") -> dict[str, Any]:
+              cost_model: str = "", pricing: Pricing | None = None) -> dict[str, Any]:
     """Summary dict of a run (written as summary.json and printed by `tts run` / `tts show`)."""
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
@@ -89,7 +116,7 @@ def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: lis
     }
     if recipe.sweep and ok:
         summary["sweep"] = sweep_table(ok, recipe.sweep.n, sweep_aggregators, recipe.sweep.subsets,
-                                       recipe.seed)
+                                       recipe.seed, pricing)
     return summary
 
 
@@ -101,3 +128,16 @@ def cost_model_of(run_dir: Path) -> str:
     """The cost model a run was priced with, as its summary names it ('' when unknown)."""
     path = Path(run_dir) / "summary.json"
     return json.loads(path.read_text(encoding="utf-8")).get("cost_model", "") if path.exists() else ""
+
+
+def summarize_run_dir(run_dir: Path, recipe: Any) -> dict[str, Any]:
+    """The summary of a finished run folder, recomputed from its records, priced from its lock."""
+    import yaml
+
+    from tts.build import check_recipe
+    from tts.records import read_records
+
+    pieces = check_recipe(recipe)
+    lock = yaml.safe_load((Path(run_dir) / "recipe.lock.yaml").read_text(encoding="utf-8")) or {}
+    return summarize(read_records(run_dir), recipe, pieces.sweep_aggregators, cost_model_of(run_dir),
+                     Pricing.from_lock(pieces.cost_model, lock))

@@ -54,13 +54,11 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
 @app.command()
 def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run`")) -> None:
     """Print the summary table of a run (recomputed from its records; ARISE for a levels run)."""
-    from evals.summary import cost_model_of, summarize
-    from tts.build import check_recipe
+    import yaml
+
+    from evals.summary import summarize_run_dir
     from tts.components import RecipeError
     from tts.recipe import parse_recipe
-    from tts.records import read_records
-
-    import yaml
 
     lock = run_dir / "recipe.lock.yaml"
     if not lock.exists():
@@ -72,8 +70,7 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
             from tts.levels import arise_of
 
             return render_arise([arise_of(run_dir, recipe)])
-        pieces = check_recipe(recipe)
-        summary = summarize(read_records(run_dir), recipe, pieces.sweep_aggregators, cost_model_of(run_dir))
+        summary = summarize_run_dir(run_dir, recipe)
     except (RecipeError, FileNotFoundError) as exc:
         _fail(str(exc))
     from evals.table import render

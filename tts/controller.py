@@ -57,7 +57,7 @@ class Controller:
 
     async def run(self) -> dict[str, Any]:
         """Run every problem not yet recorded; return the run summary."""
-        from evals.summary import summarize, write_summary
+        from evals.summary import Pricing, summarize, write_summary
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = self.run_dir / "recipe.lock.yaml"
@@ -80,7 +80,9 @@ class Controller:
             await self._close()
         wanted = {p.id for p in problems}
         records = [r for pid, r in self.store.load().items() if pid in wanted]
-        summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name)
+        pricing = Pricing(self.ledger.cost_model, {name: role.backend.shape for name, role in self.pieces.roles.items()
+                                                   if role.backend.shape is not None})
+        summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
         summary["wall_seconds_this_run"] = round(time.perf_counter() - t0, 3)
         write_summary(self.run_dir, summary)
         return summary

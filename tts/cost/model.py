@@ -56,6 +56,10 @@ class CostModel:
     def __call__(self, shape: ModelShape, usage: Usage) -> float:
         raise NotImplementedError
 
+    def expected(self, shape: ModelShape, prompt_tokens: int, lengths: list[int], n: int) -> float:
+        """Expected cost of N samples whose lengths follow `lengths` (sweeps and the planner)."""
+        raise NotImplementedError
+
 
 class Dense2PT(CostModel):
     """2 · active parameters · tokens processed; no attention or memory term."""
@@ -67,6 +71,10 @@ class Dense2PT(CostModel):
 
     def __call__(self, shape: ModelShape, usage: Usage) -> float:
         return 2.0 * shape.active_params * (usage.prompt_tokens + usage.completion_tokens)
+
+    def expected(self, shape: ModelShape, prompt_tokens: int, lengths: list[int], n: int) -> float:
+        """2·P·(prompt + N·E[L]): N samples of the observed lengths after one prompt."""
+        return 2.0 * shape.active_params * (prompt_tokens + n * sum(lengths) / len(lengths))
 
 
 def intensity_for(hardware: str | float) -> float:

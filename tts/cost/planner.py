@@ -75,17 +75,19 @@ def configs_of(sets: list[TraceSet], metric: str = "pass", cost_model: KineticsC
 
 def oracle_frontier(configs: list[Config], problems: list[str], grid: list[float]) -> tuple[list[float], list[float]]:
     """Per cap: mean over problems of the best affordable accuracy (0 if none), and the mean
-    generated tokens of the chosen configs (cheapest among ties)."""
+    generated tokens of the chosen configs (cheapest among ties; nan until every problem can
+    afford some config, so the tokens curve is not inflated by problems joining)."""
     acc_out, tok_out = [], []
     for cap in grid:
         acc = tok = 0.0
+        covered = 0
         for pid in problems:
             ok = [c for c in configs if c.cost[pid] <= cap]
             if ok:
                 best = max(ok, key=lambda c: (c.acc[pid], -c.cost[pid]))
-                acc, tok = acc + best.acc[pid], tok + best.tokens[pid]
+                acc, tok, covered = acc + best.acc[pid], tok + best.tokens[pid], covered + 1
         acc_out.append(acc / len(problems))
-        tok_out.append(tok / len(problems))
+        tok_out.append(tok / len(problems) if covered == len(problems) else math.nan)
     return acc_out, tok_out
 
 
@@ -151,7 +153,7 @@ def plan(sets: list[TraceSet], budget: float, metric: str = "pass", cost_model: 
 
 def _tokens_law(grid: list[float], tokens: list[float]) -> dict[str, float] | None:
     """Frontier tokens vs Tera-eFLOPs as y = a·x^b (the paper's form; offset 0), where it grows."""
-    pts = [(g / 1e12, t) for g, t in zip(grid, tokens) if t > 0]
+    pts = [(g / 1e12, t) for g, t in zip(grid, tokens) if t > 0 and not math.isnan(t)]
     if len({t for _, t in pts}) < 3:
         return None
     a, b, _ = fit_power_law([p[0] for p in pts], [p[1] for p in pts])
