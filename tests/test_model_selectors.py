@@ -239,3 +239,32 @@ async def test_pointwise_judge_parses_text_when_it_cannot_score(hf_backend):
     scores = await Judge(use_logprobs=False, max_tokens=8).score(PROBLEM, cands(), ctx)
     assert all(s in (0.0, 0.5, 1.0) for s in scores)
     assert {e.role for e in ctx.ledger.entries} == {"judge"}
+
+
+async def test_vllm_pooling_heads_match_transformers(tmp_path):
+    """`backend: vllm` serves reward and PRM heads with vLLM's pooling runner: same scores as hf."""
+    pytest.importorskip("vllm")
+    from tinymodel import build_tiny_head
+    from verifiers.prm import HeadPRM
+    from verifiers.reward_model import ClassifierRewardModel
+
+    rm = build_tiny_head(tmp_path / "rm", "sequence", 1, hidden=128)
+    via_hf, via_vllm = ClassifierRewardModel(str(rm)), ClassifierRewardModel(
+        str(rm), backend="vllm", dtype="float32", engine={"max_model_len": 256})
+    try:
+        want = await via_hf.score(PROBLEM, cands(), ctx_for({}))
+        got = await via_vllm.score(PROBLEM, cands(), ctx_for({}))
+        assert got == pytest.approx(want, abs=1e-4)
+    finally:
+        await via_vllm.close()
+    prm = build_tiny_head(tmp_path / "prm", "token", 2, hidden=128)
+    steps = ["Step 1: 12+7=19", "Step 2: answer 19"]
+    h, v = HeadPRM(str(prm), step_token="<|end|>"), HeadPRM(str(prm), step_token="<|end|>", backend="vllm",
+                                                            dtype="float32", engine={"max_model_len": 256})
+    try:
+        assert await v.score_steps(PROBLEM, steps, ctx_for({})) == pytest.approx(
+            await h.score_steps(PROBLEM, steps, ctx_for({})), abs=1e-4)
+    finally:
+        await v.close()
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ClassifierRewardModel(str(rm), backend="tgi")

@@ -59,16 +59,18 @@ def build_tiny_llama(out: Path, seed: int = 0, layers: int = 2, hidden: int = 64
     return out
 
 
-def build_tiny_head(out: Path, kind: str = "sequence", num_labels: int = 1, seed: int = 1) -> Path:
-    """A random tiny Llama with a sequence- or token-classification head (reward model, PRM)."""
+def build_tiny_head(out: Path, kind: str = "sequence", num_labels: int = 1, seed: int = 1,
+                    hidden: int = 64) -> Path:
+    """A random tiny Llama with a sequence- or token-classification head (reward model, PRM);
+    hidden=128 gives head_dim 32, the smallest vLLM's CPU kernels take."""
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification, LlamaForTokenClassification
 
     out = Path(out)
     tok = build_tokenizer(out)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                          pad_token_id=tok.pad_token_id, num_labels=num_labels)
     cls = LlamaForSequenceClassification if kind == "sequence" else LlamaForTokenClassification

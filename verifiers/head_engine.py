@@ -1,6 +1,7 @@
-"""A transformers model with a classification head (sequence or token level), loaded on first use
-and batched across concurrent callers: requests that arrive within a few milliseconds of each
-other share one padded forward pass, whichever problem they come from."""
+"""A model with a classification head (sequence or token level), loaded on first use and batched
+across concurrent callers, whichever problem they come from: `hf` (transformers; requests that
+arrive within a few milliseconds share one padded forward pass) or `vllm` (the engine's pooling
+runner, continuously batched). `make_head` picks one by name."""
 
 from __future__ import annotations
 
@@ -132,3 +133,47 @@ class HeadEngine:
 
     async def close(self) -> None:
         self.model = None
+
+
+class VLLMHead:
+    """The same interface over a vLLM pooling engine (`runner: pooling`), raw head outputs."""
+
+    def __init__(self, model: str, kind: str = "sequence", device: str = "cpu", dtype: str = "auto",
+                 batch_size: int = 16, batch_wait_ms: float = 5.0, trust_remote_code: bool = False,
+                 **engine: Any) -> None:
+        from tts.backends.vllm import VLLMBackend
+
+        if kind not in KINDS:
+            raise ValueError(f"head kind must be one of {', '.join(KINDS)}, got '{kind}'")
+        self.kind, self.forward_passes = kind, 0
+        args = {"runner": "pooling", "trust_remote_code": trust_remote_code, **engine.pop("engine_args", {})}
+        self.backend = VLLMBackend(model, dtype=dtype, engine_args=args, **engine)
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.backend.tokenizer
+
+    @property
+    def shape(self) -> ModelShape | None:
+        return self.backend.shape
+
+    async def logits(self, ids: list[int]) -> list[float] | list[list[float]]:
+        self.forward_passes += 1
+        row = await self.backend.pool(ids, "classify" if self.kind == "sequence" else "token_classify")
+        return row
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+HEAD_BACKENDS = {"hf": HeadEngine, "vllm": VLLMHead}
+
+
+def make_head(backend: str, model: str, kind: str, **kwargs: Any) -> Any:
+    """A head engine by backend name (`hf` or `vllm`)."""
+    if backend not in HEAD_BACKENDS:
+        raise ValueError(f"reward model backend must be one of {', '.join(HEAD_BACKENDS)}, got '{backend}'")
+    return HEAD_BACKENDS[backend](model, kind, **kwargs)

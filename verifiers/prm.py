@@ -20,7 +20,7 @@ from typing import Any
 from tts.cost.model import Usage
 from tts.types import Candidate, Problem
 from verifiers.base import Selector
-from verifiers.head_engine import HeadEngine
+from verifiers.head_engine import make_head
 from verifiers.prompted import first_tokens, render_verdict_prompt
 
 STEP_AGGREGATES: dict[str, Callable[[list[float]], float]] = {
@@ -110,9 +110,11 @@ class HeadPRM(_StepScorer):
                  aggregate: str = "min", max_steps: int = 64, device: str = "cpu", dtype: str = "auto",
                  batch_size: int = 16, batch_wait_ms: float = 5.0, chat: bool | None = None,
                  system: str = "Please reason step by step, and put your final answer within \\boxed{}.",
-                 trust_remote_code: bool = False, max_tokens: int = 4096) -> None:
+                 trust_remote_code: bool = False, max_tokens: int = 4096, backend: str = "hf",
+                 engine: dict[str, Any] | None = None) -> None:
         super().__init__(separator, aggregate, max_steps)
-        self.engine = HeadEngine(model, "token", device, dtype, batch_size, batch_wait_ms, trust_remote_code)
+        self.engine = make_head(backend, model, "token", device=device, dtype=dtype, batch_size=batch_size,
+                                batch_wait_ms=batch_wait_ms, trust_remote_code=trust_remote_code, **(engine or {}))
         self.step_token, self.chat, self.system, self.max_tokens = step_token, chat, system, max_tokens
 
     def encode(self, problem: str, steps: list[str]) -> tuple[list[int], int]:

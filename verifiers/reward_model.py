@@ -11,7 +11,7 @@ from typing import Any
 from tts.cost.model import Usage
 from tts.types import Candidate, Problem
 from verifiers.base import Selector
-from verifiers.head_engine import HeadEngine
+from verifiers.head_engine import make_head
 from verifiers.prompted import (NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, render_verdict_prompt, verdict_tokens,
                                 yes_probability)
 
@@ -53,17 +53,20 @@ class ClassifierRewardModel(Selector):
     reward through a sigmoid (`transform: sigmoid`, the default: a positive weight that weighted
     voting can sum) or as is (`raw`; best-of-N ranks the same either way). Two labels: the
     probability of label 1. The pair is rendered as a chat (user: problem, assistant: solution)
-    when the tokenizer has a template and `chat` is not false."""
+    when the tokenizer has a template and `chat` is not false. `backend: vllm` serves the head with
+    vLLM's pooling runner (`engine:` takes the vllm backend's arguments)."""
 
     name = "reward_model"
 
     def __init__(self, model: str, device: str = "cpu", dtype: str = "auto", batch_size: int = 16,
                  batch_wait_ms: float = 5.0, chat: bool | None = None,
                  template: str = "{problem}\n\n{solution}", max_tokens: int = 4096,
-                 trust_remote_code: bool = False, transform: str = "sigmoid") -> None:
+                 trust_remote_code: bool = False, transform: str = "sigmoid", backend: str = "hf",
+                 engine: dict[str, Any] | None = None) -> None:
         if transform not in ("sigmoid", "raw"):
             raise ValueError(f"transform must be 'sigmoid' or 'raw', got '{transform}'")
-        self.engine = HeadEngine(model, "sequence", device, dtype, batch_size, batch_wait_ms, trust_remote_code)
+        self.engine = make_head(backend, model, "sequence", device=device, dtype=dtype, batch_size=batch_size,
+                                batch_wait_ms=batch_wait_ms, trust_remote_code=trust_remote_code, **(engine or {}))
         self.transform = transform
         self.chat, self.template, self.max_tokens = chat, _check_template(template), max_tokens
 

@@ -212,3 +212,21 @@ class VLLMBackend(Backend):
                 raise
         rows = final.prompt_logprobs[len(prompt_ids):]
         return [row[tok].logprob for row, tok in zip(rows, continuation_ids)]
+
+    async def pool(self, prompt_ids: list[int], task: str = "classify") -> list[Any]:
+        """Raw head outputs of a pooling model (engine arg `runner: pooling`): one row for
+        `classify`, one row per token for `token_classify` (no activation applied)."""
+        from vllm.pooling_params import PoolingParams
+
+        if not prompt_ids:
+            raise ValueError("pool needs at least one token")
+        await self.start()
+        rid, final = uuid.uuid4().hex, None
+        try:
+            async for out in self.engine.encode({"prompt_token_ids": list(prompt_ids)},
+                                                PoolingParams(task=task, use_activation=False), rid):
+                final = out
+        except asyncio.CancelledError:
+            await self.engine.abort(rid)
+            raise
+        return final.outputs.data.tolist()
