@@ -18,15 +18,18 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     "generators": {
         "sample": "tts.strategies.sample:SampleGenerator",
+        "deepconf_online": "tts.strategies.deepconf:DeepConfOnline",
     },
     "aggregators": {
         "majority": "tts.strategies.aggregators:Majority",
         "weighted": "tts.strategies.aggregators:Weighted",
         "best": "tts.strategies.aggregators:Best",
+        "deepconf": "tts.strategies.deepconf:DeepConfVote",
     },
     "searches": {},
     "stopping_rules": {
         "saturation": "tts.strategies.stopping:SaturationStop",
+        "adaptive_consistency": "tts.strategies.stopping:AdaptiveConsistency",
     },
     "extractors": {
         "last_number": "verifiers.extract:LastNumber",

@@ -1,9 +1,12 @@
-"""Stopping rules a generator consults after each round. `saturation` stops at the TTSPM
-saturation point N*(p̂, ε) with p̂ estimated from what the strategy may see — the leading answer's
-vote share, or the mean of a selector's [0, 1] scores — never from grades."""
+"""Stopping rules a generator consults after each round, from what a strategy may see (answers,
+selector scores), never grades. `saturation` stops at the TTSPM saturation point N*(p̂, ε) with p̂
+the leading answer's vote share or a selector's mean score; `adaptive_consistency` stops when the
+posterior says the majority answer is settled."""
 
 from __future__ import annotations
 
+import math
+import random
 from collections import Counter
 
 from tts.budget.ttspm import saturation_point
@@ -48,3 +51,49 @@ class SaturationStop(StoppingRule):
         n_star = saturation_point(p, self.eps, self.f_max)
         ctx.log.debug("problem %s: p̂=%.3f N*=%s after %d samples", problem.id, p, n_star, len(candidates))
         return len(candidates) >= n_star
+
+
+def beta_leader_probability(v1: int, v2: int) -> float:
+    """P(p1 > p2) for the two leading answers under a uniform prior: P(X > 1/2) with
+    X ~ Beta(v1 + 1, v2 + 1), which for integers is P(Binomial(v1 + v2 + 1, 1/2) ≤ v1)."""
+    n = v1 + v2 + 1
+    return sum(math.comb(n, k) for k in range(v1 + 1)) / 2 ** n
+
+
+def dirichlet_leader_probability(counts: list[int], rng: random.Random, draws: int = 2000,
+                                 alpha: float = 1.0) -> float:
+    """P(the current leader has the largest share) under Dirichlet(counts + alpha), by Monte Carlo."""
+    hits = 0
+    for _ in range(draws):
+        g = [rng.gammavariate(c + alpha, 1.0) for c in counts]
+        hits += g[0] == max(g)
+    return hits / draws
+
+
+class AdaptiveConsistency(StoppingRule):
+    """Adaptive self-consistency (Aggarwal et al. 2023): stop once the posterior probability that
+    the current majority answer is the true mode reaches `confidence` — Beta over the top two
+    answers (exact) or Dirichlet over all answers (Monte Carlo with the problem's rng)."""
+
+    name = "adaptive_consistency"
+
+    def __init__(self, confidence: float = 0.95, method: str = "beta", min_samples: int = 2,
+                 draws: int = 2000) -> None:
+        if not 0.5 < confidence < 1:
+            raise ValueError("confidence must be in (0.5, 1)")
+        if method not in ("beta", "dirichlet"):
+            raise ValueError(f"method must be 'beta' or 'dirichlet', got '{method}'")
+        self.confidence, self.method, self.min_samples, self.draws = confidence, method, min_samples, draws
+
+    def leader_probability(self, candidates: list[Candidate], rng: random.Random) -> float:
+        counts = sorted(Counter(c.answer for c in candidates if c.answer is not None).values(), reverse=True)
+        if not counts:
+            return 0.0
+        if self.method == "beta":
+            return beta_leader_probability(counts[0], counts[1] if len(counts) > 1 else 0)
+        return dirichlet_leader_probability(counts + [0], rng, self.draws)  # + an unseen answer
+
+    def should_stop(self, problem: Problem, candidates: list[Candidate], ctx: StrategyContext) -> bool:
+        if len(candidates) < self.min_samples:
+            return False
+        return self.leader_probability(candidates, random.Random(len(candidates))) >= self.confidence
