@@ -26,7 +26,10 @@ BUILTINS: dict[str, dict[str, str]] = {
         "best": "tts.strategies.aggregators:Best",
         "deepconf": "tts.strategies.deepconf:DeepConfVote",
     },
-    "searches": {},
+    "searches": {
+        "beam_search": "tts.strategies.beam:BeamSearch",
+        "dvts": "tts.strategies.beam:DVTS",
+    },
     "stopping_rules": {
         "saturation": "tts.strategies.stopping:SaturationStop",
         "adaptive_consistency": "tts.strategies.stopping:AdaptiveConsistency",

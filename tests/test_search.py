@@ -1,0 +1,60 @@
+"""PRM beam search and DVTS on a tiny real model with a generative PRM on the same model."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def search_recipe(tiny_model_dir, problems_file, tmp_path, search: dict) -> dict:
+    from conftest import tiny_recipe
+
+    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path)
+    recipe["roles"]["prm"] = {"model": str(tiny_model_dir)}
+    recipe["strategy"] = {"search": search}
+    recipe["selectors"] = [{"name": "prm", "role": "prm", "separator": " ", "step_tag": "", "good": "+"}]
+    return recipe
+
+
+async def run(recipe, out, limit=3):
+    from tts.build import build_pieces
+    from tts.controller import Controller
+    from tts.recipe import parse_recipe
+    from tts.records import read_records
+
+    await Controller(build_pieces(parse_recipe(recipe)), out, limit=limit, progress=False).run()
+    return read_records(out)
+
+
+async def test_beam_search_keeps_exactly_the_requested_beams(tiny_model_dir, problems_file, tmp_path):
+    recipe = search_recipe(tiny_model_dir, problems_file, tmp_path,
+                           {"name": "beam_search", "beam_width": 2, "expansions": 3, "max_depth": 3,
+                            "separator": " ", "step_tokens": 4})
+    records = await run(recipe, tmp_path / "beam")
+    for r in records:
+        assert r["status"] == "ok", r.get("error")
+        info = r["info"]
+        assert info["depths"] >= 1 and all(k <= 2 for k in info["live"])
+        assert info["expansions"] <= 6 + 2 * 3 * (info["depths"] - 1)
+        scores = [c["scores"]["prm"] for c in r["candidates"]]
+        assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+        assert r["cost"]["prm"]["calls"] >= info["expansions"]  # every expansion was scored
+        assert r["cost"]["policy"]["completion_tokens"] > 0
+
+
+async def test_dvts_runs_independent_subtrees(tiny_model_dir, problems_file, tmp_path):
+    recipe = search_recipe(tiny_model_dir, problems_file, tmp_path,
+                           {"name": "dvts", "subtrees": 3, "expansions": 2, "max_depth": 2, "separator": " ",
+                            "step_tokens": 4, "select": "weighted"})
+    records = await run(recipe, tmp_path / "dvts")
+    for r in records:
+        assert r["status"] == "ok", r.get("error")
+        assert len(r["candidates"]) == 3 and r["info"]["subtrees"] == 3
+
+
+async def test_search_without_a_step_scorer_says_so(tiny_model_dir, problems_file, tmp_path):
+    recipe = search_recipe(tiny_model_dir, problems_file, tmp_path, {"name": "beam_search", "prm": "nope"})
+    records = await run(recipe, tmp_path / "bad", limit=1)
+    assert records[0]["status"] == "error" and "step scorer named 'nope'" in records[0]["error"]
+    with pytest.raises(Exception, match="select"):
+        from tts.strategies.beam import BeamSearch
+        BeamSearch(select="vote")
