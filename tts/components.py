@@ -69,6 +69,12 @@ def check_params(factory: Any, params: dict[str, Any], label: str, where: str) -
     return out
 
 
+def singular(kind: str) -> str:
+    """'searches' -> 'search', 'stopping_rules' -> 'stopping rule' (for messages)."""
+    word = kind[:-2] if kind.endswith("ches") else kind[:-1]
+    return word.replace("_", " ")
+
+
 def build(kind: str, spec: Any, where: str) -> Any:
     """Resolve `spec`'s name in registry `kind` and construct it with validated params.
 
@@ -79,7 +85,7 @@ def build(kind: str, spec: Any, where: str) -> Any:
         factory = resolve(kind, name)
     except RegistryError as exc:
         raise RecipeError(f"{where}.name: {exc}") from None
-    label = f"{kind[:-1].replace('_', ' ')} '{name}'"
+    label = f"{singular(kind)} '{name}'"
     params = check_params(factory, params, label, where)
     try:
         obj = factory(**params)

@@ -29,6 +29,8 @@ BUILTINS: dict[str, dict[str, str]] = {
     "searches": {
         "beam_search": "tts.strategies.beam:BeamSearch",
         "dvts": "tts.strategies.beam:DVTS",
+        "budget_forcing": "tts.strategies.budget_forcing:BudgetForcing",
+        "self_refine": "tts.strategies.refine:SelfRefine",
     },
     "stopping_rules": {
         "saturation": "tts.strategies.stopping:SaturationStop",
