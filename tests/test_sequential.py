@@ -59,3 +59,38 @@ async def test_self_refine_rounds_roles_and_selector_stop(tiny_model_dir, proble
     records = await run(recipe, tmp_path / "sr2", limit=2)
     assert all(c["meta"]["rounds"] == 0 for r in records for c in r["candidates"])
     assert all("critic" not in r["cost"] for r in records)
+
+
+async def test_budget_forcing_native_fast_path_on_vllm(tmp_path):
+    """vLLM with a reasoning parser ends thinking at the budget itself: one request per chain."""
+    pytest.importorskip("vllm")
+    from tinymodel import build_tiny_llama
+    from tts.backends.vllm import VLLMBackend
+    from tts.budget import Budget
+    from tts.context import StrategyContext
+    from tts.ledger import Ledger
+    from tts.prompts import PromptSpec
+    from tts.roles import Role
+    from tts.strategies.budget_forcing import BudgetForcing
+    from tts.types import Problem, Sampling
+
+    model = build_tiny_llama(tmp_path / "m", hidden=128, extra_specials=("<think>", "</think>"))
+    backend = VLLMBackend(str(model), dtype="float32", max_model_len=256,
+                          engine_args={"reasoning_parser": "deepseek_r1",
+                                       "reasoning_config": {"reasoning_start_str": "<think>",
+                                                            "reasoning_end_str": "</think>"}})
+    await backend.start()
+    try:
+        role = Role("policy", backend, Sampling(temperature=1.0), False, PromptSpec(template="Q: {problem}"))
+        ledger = Ledger()
+        ctx = StrategyContext(Problem("q", "What is 12 + 7?"), {"policy": role}, ledger, Budget("tokens"))
+        bf = BudgetForcing(think_start="<think>", think_end="</think>", max_thinking=6, answer_tokens=5,
+                           chains=3, native=True)
+        out = await bf.solve(ctx.problem, ctx)
+        end = backend.tokenizer.convert_tokens_to_ids("</think>")
+        for c in out.candidates:
+            assert c.meta["ended_by"] == "native" and c.meta["thinking_tokens"] <= 6
+            assert c.token_ids[c.meta["thinking_tokens"]] == end and "</think>" in c.text
+        assert len(ledger.entries) == 3  # one request per chain
+    finally:
+        await backend.close()

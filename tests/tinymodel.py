@@ -19,7 +19,7 @@ CORPUS = [
 ] * 20
 
 
-def build_tokenizer(out: Path, vocab_size: int = 320):
+def build_tokenizer(out: Path, vocab_size: int = 320, extra_specials: tuple[str, ...] = ()):
     """Train a byte-level BPE tokenizer and save it as a PreTrainedTokenizerFast."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -27,7 +27,8 @@ def build_tokenizer(out: Path, vocab_size: int = 320):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    specials = ["<|pad|>", "<|bos|>", "<|eos|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+    specials = ["<|pad|>", "<|bos|>", "<|eos|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>",
+                *extra_specials]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(CORPUS, trainer)
@@ -38,13 +39,14 @@ def build_tokenizer(out: Path, vocab_size: int = 320):
     return fast
 
 
-def build_tiny_llama(out: Path, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
+def build_tiny_llama(out: Path, seed: int = 0, layers: int = 2, hidden: int = 64,
+                     extra_specials: tuple[str, ...] = ()) -> Path:
     """Save a random tiny Llama with its tokenizer in `out` and return the folder."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     out = Path(out)
-    tok = build_tokenizer(out)
+    tok = build_tokenizer(out, extra_specials=extra_specials)
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,

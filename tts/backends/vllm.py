@@ -77,6 +77,10 @@ class VLLMBackend(Backend):
         from vllm import AsyncEngineArgs
 
         args = {k: v for k, v in self.args.items() if v is not None}
+        if isinstance(args.get("reasoning_config"), dict):  # YAML gives a mapping; vLLM wants the object
+            from vllm.config.reasoning import ReasoningConfig
+
+            args["reasoning_config"] = ReasoningConfig(**args["reasoning_config"])
         if _on_cpu():
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gb))
             args["enable_chunked_prefill"] = False  # seeds + chunked prefill crash vllm-cpu
@@ -112,6 +116,11 @@ class VLLMBackend(Backend):
     @property
     def shape(self) -> ModelShape:
         return started(self._shape, "vllm")
+
+    @property
+    def thinking_budget(self) -> bool:
+        """Whether requests may carry `thinking_token_budget` (the engine has a reasoning parser)."""
+        return bool(self.args.get("reasoning_parser") or self.args.get("reasoning_config"))
 
     @property
     def capabilities(self) -> Capabilities:
