@@ -1,14 +1,17 @@
 """Adaptive compute on stored samples: each stopping rule replayed on the same streams as fixed-N
 majority voting.
 
-64 samples per problem are drawn once (toy task, 300 problems, toy model on the hf backend) with
-their token log-probabilities. Each rule then consumes them in
+64 samples per problem are drawn once (toy task, 300 problems, toy model on the hf backend; any
+recipe with --recipe/--set, e.g. SmolLM2 on GSM8K) with their token log-probabilities. Each rule then consumes them in
 order (averaged over --orders random orders of the 64), and we report, per rule: accuracy, samples
 and tokens per problem; fixed-N majority at the same mean N, with the paired bootstrap interval of
 the accuracy difference; and the tokens fixed N needs to reach the rule's accuracy on its own curve
 (the first N whose accuracy is at least the rule's), with the saving.
 
 Usage: python benchmarks/adaptive_compute.py [--problems 300] [--orders 5] [--out adaptive.json]
+       python benchmarks/adaptive_compute.py --recipe recipes/gsm8k-self-consistency.yaml --problems 20 --n 32 \
+           --set roles.policy.model=SmolLM2.gguf --set "roles.policy.engine={}" --window 32 \
+           --set roles.policy.sampling.max_tokens=160
 """
 
 from __future__ import annotations
@@ -36,8 +39,7 @@ async def draw(args: argparse.Namespace) -> list[dict]:
     from tts.recipe import load_recipe
     from tts.strategies.sample import SampleGenerator
 
-    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml",
-                         [f"dataset.count={args.problems}", f"strategy.n={N_MAX}", "sweep=null", "selectors=[]"])
+    recipe = load_recipe(args.recipe, [*args.set, f"strategy.n={N_MAX}", "sweep=null", "selectors=[]"])
     pieces = build_pieces(recipe)
     backend = next(iter(pieces.backends.values()))
     assert isinstance(backend, HFBackend)
@@ -51,7 +53,7 @@ async def draw(args: argparse.Namespace) -> list[dict]:
             return {"id": p.id, "prompt_tokens": cands[0].prompt_tokens,
                     "samples": [{"answer": c.answer, "grade": g, "tokens": c.completion_tokens,
                                  "logprobs": [round(x, 4) for x in c.logprobs or []]} for c, g in zip(cands, grades)]}
-        problems = pieces.problems()
+        problems = pieces.problems(args.problems)
         for i in range(0, len(problems), 32):
             out += await asyncio.gather(*(one(p) for p in problems[i:i + 32]))
     finally:
@@ -164,7 +166,8 @@ def evaluate(data: list[dict], orders: int, window: int, seed: int = 0) -> dict:
                       "fixed_n_at_same_n": matched_n, "fixed_acc_at_same_n": sum(fixed_acc[matched_n]) / len(data),
                       "diff_vs_fixed_same_n": [mean, lo, hi], "fixed_n_to_match": need, "fixed_tokens_to_match": need_tok,
                       "token_saving": 1 - r["tokens"] / need_tok})
-    curve = {n: {"accuracy": sum(fixed_acc[n]) / len(data), "tokens": fixed_tok[n]} for n in (1, 2, 4, 8, 16, 32, 64)}
+    curve = {n: {"accuracy": sum(fixed_acc[n]) / len(data), "tokens": fixed_tok[n]}
+             for n in (1, 2, 4, 8, 16, 32, 64) if n <= N_MAX}
     return {"problems": len(data), "orders": orders, "fixed_majority": curve, "rules": table,
             "deepconf_offline_keep10_at_64": sum(offline) / len(data)}
 
@@ -173,7 +176,7 @@ def print_table(res: dict) -> None:
     print(f"{res['problems']} problems, {res['orders']} orders; fixed-N majority:")
     for n, v in res["fixed_majority"].items():
         print(f"  N={n:>2}: acc {100 * v['accuracy']:.1f}%  tokens/problem {v['tokens']:.0f}")
-    print(f"  DeepConf offline (keep 10%) at N=64: {100 * res['deepconf_offline_keep10_at_64']:.1f}%")
+    print(f"  DeepConf offline (keep 10%) at N={N_MAX}: {100 * res['deepconf_offline_keep10_at_64']:.1f}%")
     head = f"{'rule':<52} {'acc %':>6} {'N':>5} {'tokens':>7} | {'fixed@N':>7} {'diff [95% CI]':>22} | {'N to match':>10} {'tokens':>7} {'saving':>7}"
     print(head)
     for r in res["rules"]:
@@ -182,22 +185,28 @@ def print_table(res: dict) -> None:
         tok = f"{r['fixed_tokens_to_match']:.0f}"
         print(f"{r['rule']:<52} {100 * r['accuracy']:6.1f} {r['samples']:5.1f} {r['tokens']:7.0f} | "
               f"{100 * r['fixed_acc_at_same_n']:7.1f} {100 * d[0]:+6.1f} [{100 * d[1]:+5.1f}, {100 * d[2]:+5.1f}] | "
-              f"{str(r['fixed_n_to_match'] or '>64'):>10} {tok:>7} {sav:>7}")
+              f"{str(r['fixed_n_to_match'] or f'>{N_MAX}'):>10} {tok:>7} {sav:>7}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=300)
+    ap.add_argument("--recipe", default=str(Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"))
+    ap.add_argument("--set", action="append", default=[], help="recipe override, as in tts run")
+    ap.add_argument("--n", type=int, default=64, help="samples drawn per problem")
     ap.add_argument("--orders", type=int, default=5)
     ap.add_argument("--window", type=int, default=8, help="DeepConf window (toy traces are ~20 tokens)")
     ap.add_argument("--samples", default=None, help="reuse samples saved by an earlier run")
     ap.add_argument("--out", default="adaptive_compute.json")
     args = ap.parse_args()
+    global N_MAX
+    N_MAX = args.n
     if args.samples:
         data = json.loads(Path(args.samples).read_text())
     else:
         data = asyncio.run(draw(args))
         Path(args.out).with_suffix(".samples.json").write_text(json.dumps(data))
+    N_MAX = min(len(p["samples"]) for p in data)
     res = evaluate(data, args.orders, args.window)
     Path(args.out).write_text(json.dumps(res, indent=1))
     print_table(res)

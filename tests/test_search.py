@@ -58,3 +58,15 @@ async def test_search_without_a_step_scorer_says_so(tiny_model_dir, problems_fil
     with pytest.raises(Exception, match="select"):
         from tts.strategies.beam import BeamSearch
         BeamSearch(select="vote")
+
+
+async def test_lookahead_rolls_out_greedy_steps_before_scoring(tiny_model_dir, problems_file, tmp_path):
+    base = {"name": "beam_search", "beam_width": 2, "expansions": 2, "max_depth": 2, "separator": " ",
+            "step_tokens": 4}
+    plain = await run(search_recipe(tiny_model_dir, problems_file, tmp_path, base), tmp_path / "p", limit=2)
+    look = await run(search_recipe(tiny_model_dir, problems_file, tmp_path, {**base, "lookahead": 1}),
+                     tmp_path / "l", limit=2)
+    for a, b in zip(plain, look):
+        assert b["status"] == "ok"
+        # every live expansion adds one greedy roll-out call
+        assert b["cost"]["policy"]["calls"] > a["cost"]["policy"]["calls"]
