@@ -138,7 +138,8 @@ def evaluate(data: list[dict], orders: int, window: int, seed: int = 0) -> dict:
     rng = random.Random(seed)
     fixed_acc = {n: [0.0] * len(data) for n in range(1, N_MAX + 1)}
     fixed_tok = {n: 0.0 for n in range(1, N_MAX + 1)}
-    rule_res = {name: {"acc": [0.0] * len(data), "n": 0.0, "tokens": 0.0} for name in rules(window)}
+    replays = rules(window)
+    rule_res = {name: {"acc": [0.0] * len(data), "n": 0.0, "tokens": 0.0} for name in replays}
     offline = [0.0] * len(data)
     for _ in range(orders):
         for i, prob in enumerate(data):
@@ -148,7 +149,7 @@ def evaluate(data: list[dict], orders: int, window: int, seed: int = 0) -> dict:
             for n in range(1, N_MAX + 1):
                 fixed_acc[n][i] += majority_value(cands[:n]) / orders
                 fixed_tok[n] += (prob["prompt_tokens"] + sum(toks[:n])) / orders / len(data)
-            for name, run in rules(window).items():
+            for name, run in replays.items():
                 value, k, tokens = run(cands)
                 rule_res[name]["acc"][i] += value / orders
                 rule_res[name]["n"] += k / orders / len(data)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evals.summary import sweep_columns
+
 AXES = {  # figure name -> (x key in a sweep row, x label, log x)
     "accuracy_vs_n": ("n", "N (samples per problem)", True),
     "accuracy_vs_tokens": ("tokens_per_problem", "tokens per problem", True),
@@ -27,7 +29,7 @@ def series(summary: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     without a sweep is one point (its accuracy at its own cost)."""
     sweep = summary.get("sweep")
     if sweep and sweep["rows"]:
-        cols = [k for k, v in sweep["rows"][0].items() if isinstance(v, dict)]
+        cols = sweep_columns(sweep)
         return {col: [{**{k: r[k] for k in ("n", "tokens_per_problem", "eflops_per_problem") if k in r},
                        **r[col]} for r in sweep["rows"]] for col in cols}
     if summary.get("accuracy"):

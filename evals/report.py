@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from evals.metrics import pass_at_k
-from evals.summary import candidates_of, summarize_run_dir
+from evals.summary import candidates_of, summarize_run_dir, sweep_columns
+from evals.table import pct
 from tts.budget.ttspm import fit_ttspm, observed_saturation, pearson_r, saturation_point
 
 EPSILONS = (0.001, 0.005, 0.01, 0.05)
@@ -42,7 +43,7 @@ def load_run(run_dir: Path) -> tuple[str, Any, dict[str, Any]]:
 
         return "levels", recipe, arise_of(Path(run_dir), recipe)
     records = read_records(run_dir)
-    summary = summarize_run_dir(Path(run_dir), recipe)
+    summary = summarize_run_dir(Path(run_dir), recipe, records)
     summary["n"] = recipe.strategy.n
     summary["_records"] = records
     return "run", recipe, summary
@@ -55,7 +56,7 @@ def ttspm_view(records: list[dict[str, Any]], summary: dict[str, Any]) -> dict[s
     if not sweep or len(sweep["rows"]) < 2:
         return None
     ns = [r["n"] for r in sweep["rows"]]
-    cols = [k for k, v in sweep["rows"][0].items() if isinstance(v, dict)]
+    cols = sweep_columns(sweep)
     fits = {}
     for col in cols:
         fit = fit_ttspm(ns, [r[col]["mean"] for r in sweep["rows"]])
@@ -115,24 +116,20 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _pct(ci: dict[str, float] | None) -> str:
-    return "-" if not ci else f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
-
-
 def render_html(rep: Report) -> str:
     parts = ["<h1>tts scaling report</h1>"]
     if rep.runs:
         parts.append("<h2>Runs</h2>" + _table(
             ["run", "problems", "ok", "accuracy % [95% CI]", "tokens/problem", "eFLOPs/problem", "cost model"],
-            [[n, s["problems"], s["ok"], _pct(s.get("accuracy")), f"{s['tokens_per_problem']:.1f}",
+            [[n, s["problems"], s["ok"], pct(s.get("accuracy")), f"{s['tokens_per_problem']:.1f}",
               f"{s['eflops_per_problem']:.3g}", s.get("cost_model", "")] for n, s in rep.runs]))
     for n, s in rep.runs:
         sweep = s.get("sweep")
         if sweep and sweep["rows"]:
-            cols = [k for k, v in sweep["rows"][0].items() if isinstance(v, dict)]
+            cols = sweep_columns(sweep)
             parts.append(f"<h3>{html.escape(n)}: accuracy % by N</h3>" + _table(
                 ["N", *cols, "tokens/problem", "eFLOPs/problem"],
-                [[r["n"], *(_pct(r[c]) for c in cols), f"{r['tokens_per_problem']:.0f}",
+                [[r["n"], *(pct(r[c]) for c in cols), f"{r['tokens_per_problem']:.0f}",
                   f"{r.get('eflops_per_problem', 0):.3g}"] for r in sweep["rows"]]))
     if rep.levels:
         parts.append("<h2>ARISE</h2>" + _table(

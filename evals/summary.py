@@ -120,6 +120,11 @@ def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: lis
     return summary
 
 
+def sweep_columns(sweep: dict[str, Any]) -> list[str]:
+    """The accuracy columns of a sweep table (aggregators and pass@N): the entries holding intervals."""
+    return [k for k, v in sweep["rows"][0].items() if isinstance(v, dict)] if sweep.get("rows") else []
+
+
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
@@ -130,8 +135,9 @@ def cost_model_of(run_dir: Path) -> str:
     return json.loads(path.read_text(encoding="utf-8")).get("cost_model", "") if path.exists() else ""
 
 
-def summarize_run_dir(run_dir: Path, recipe: Any) -> dict[str, Any]:
-    """The summary of a finished run folder, recomputed from its records, priced from its lock."""
+def summarize_run_dir(run_dir: Path, recipe: Any, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The summary of a finished run folder, recomputed from its records (read here unless given),
+    priced from its lock."""
     import yaml
 
     from tts.build import check_recipe
@@ -139,5 +145,6 @@ def summarize_run_dir(run_dir: Path, recipe: Any) -> dict[str, Any]:
 
     pieces = check_recipe(recipe)
     lock = yaml.safe_load((Path(run_dir) / "recipe.lock.yaml").read_text(encoding="utf-8")) or {}
-    return summarize(read_records(run_dir), recipe, pieces.sweep_aggregators, cost_model_of(run_dir),
+    records = read_records(run_dir) if records is None else records
+    return summarize(records, recipe, pieces.sweep_aggregators, cost_model_of(run_dir),
                      Pricing.from_lock(pieces.cost_model, lock))

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evals.summary import sweep_columns
 
-def _pct(ci: dict[str, float] | None) -> str:
+
+def pct(ci: dict[str, float] | None) -> str:
+    """An interval as 'mean [lo, hi]' in percent ('-' when missing)."""
     if not ci:
         return "-"
     return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
@@ -23,7 +26,7 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
             console = Console(width=160)
     head = Table(title=f"run '{summary['recipe']}'", show_header=False)
     head.add_row("problems", f"{summary['problems']} ({summary['ok']} ok, {summary['failed']} failed)")
-    head.add_row("accuracy % [95% CI]", _pct(summary.get("accuracy")))
+    head.add_row("accuracy % [95% CI]", pct(summary.get("accuracy")))
     head.add_row("tokens / problem", f"{summary['tokens_per_problem']:.1f}")
     head.add_row("seconds / problem", f"{summary['seconds_per_problem']:.3f}")
     head.add_row(f"FLOPs / problem ({summary.get('cost_model', '')})", f"{summary['eflops_per_problem']:.3g}")
@@ -33,12 +36,12 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
     sweep = summary.get("sweep")
     if not sweep or not sweep["rows"]:
         return
-    aggs = [k for k, v in sweep["rows"][0].items() if isinstance(v, dict) and k != "pass"]
+    aggs = [k for k in sweep_columns(sweep) if k != "pass"]
     table = Table(title="accuracy % by N [95% CI] (one run at the largest N, subsets without replacement)")
     for col in ["N", *aggs, "pass@N", "tokens/problem", "eFLOPs/problem"]:
         table.add_column(col, justify="right")
     for row in sweep["rows"]:
-        table.add_row(str(row["n"]), *(_pct(row[a]) for a in aggs), _pct(row["pass"]),
+        table.add_row(str(row["n"]), *(pct(row[a]) for a in aggs), pct(row["pass"]),
                       f"{row['tokens_per_problem']:.0f}", f"{row.get('eflops_per_problem', 0):.3g}")
     console.print(table)
     for name, g in sweep.get("paired_gain_vs_single_sample", {}).items():

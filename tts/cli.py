@@ -11,13 +11,10 @@ from typing import Optional
 
 import typer
 
+from tts.cli_common import fail
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="tts: test-time scaling experiments over vLLM, OpenAI-compatible and HF backends.")
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -41,11 +38,11 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
     try:
         summary = asyncio.run(run_recipe(recipe, set_, out, limit, progress and sys.stderr.isatty()))
     except KeyboardInterrupt:
-        _fail("interrupted; finished problems are recorded; run the same command again to resume", 130)
+        fail("interrupted; finished problems are recorded; run the same command again to resume", 130)
     except (RecipeError, RegistryError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except Exception as exc:  # a backend that would not load, a dataset that would not read
-        _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
     from evals.table import render, render_arise
 
     render_arise([summary]) if "arise" in summary else render(summary)
@@ -62,7 +59,7 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
 
     lock = run_dir / "recipe.lock.yaml"
     if not lock.exists():
-        _fail(f"{run_dir} is not a run folder (no recipe.lock.yaml)")
+        fail(f"{run_dir} is not a run folder (no recipe.lock.yaml)")
     try:
         recipe = parse_recipe(yaml.safe_load(lock.read_text())["recipe"], str(lock))
         if recipe.levels is not None:
@@ -72,7 +69,7 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
             return render_arise([arise_of(run_dir, recipe)])
         summary = summarize_run_dir(run_dir, recipe)
     except (RecipeError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from evals.table import render
 
     render(summary)
@@ -104,7 +101,7 @@ def check(recipe: Path = typer.Argument(..., help="recipe YAML file"),
     try:
         check_recipe(load_recipe(recipe, set_))
     except RecipeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{recipe}: ok")
 
 
@@ -135,7 +132,7 @@ def toy_train(out: Path = typer.Option(..., help="folder for the trained model")
     try:
         card = train(out, size=size, steps=steps, batch=batch, seed=seed, n_ops=n_ops)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"saved {out}: {card['parameters']} parameters, final loss {card['final_loss']:.4f}, "
                f"{card['seconds']} s")
 

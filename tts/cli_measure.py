@@ -9,10 +9,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
+from tts.cli_common import fail
 
 
 def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12"),
@@ -31,10 +28,10 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
     try:
         sets = [from_run(r) for r in runs] + (read_traces(traces) if traces else [])
         if not sets:
-            _fail("give --runs RUN_DIR ... or --traces FILE")
+            fail("give --runs RUN_DIR ... or --traces FILE")
         result = make_plan(sets, budget, metric, KineticsCost(hardware=_number_or_name(hardware)))
     except (TraceError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if save_traces:
         write_traces(sets, save_traces)
     plan_figure(result).savefig(plot, dpi=110)
@@ -64,14 +61,14 @@ def arise(runs: list[Path] = typer.Argument(..., help="levels run folders (one p
     for run in runs:
         lock = run / "recipe.lock.yaml"
         if not lock.exists():
-            _fail(f"{run} is not a run folder (no recipe.lock.yaml)")
+            fail(f"{run} is not a run folder (no recipe.lock.yaml)")
         try:
             recipe = parse_recipe(yaml.safe_load(lock.read_text(encoding="utf-8"))["recipe"], str(lock))
             if recipe.levels is None:
-                _fail(f"{run} was not run with 'levels:' (ARISE needs several compute levels per problem)")
+                fail(f"{run} was not run with 'levels:' (ARISE needs several compute levels per problem)")
             results.append(arise_of(run, recipe))
         except (RecipeError, FileNotFoundError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
@@ -89,5 +86,5 @@ def report(runs: list[Path] = typer.Argument(..., help="run folders to plot toge
     try:
         page = write_report(build_report(runs), out)
     except (RecipeError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"wrote {page}")

@@ -80,9 +80,9 @@ async def run_levels(recipe: Recipe, run_dir: Path, limit: int | None = None,
     caps: dict[tuple[str, int], int] = {}
     try:
         for r in range(spec.max_runs):
-            if r == spec.min_runs and spec.total_runs:
-                caps = _caps(collect_cells(run_dir, len(spec.values), spec.tokens), sampler, spec.total_runs)
             cells = collect_cells(run_dir, len(spec.values), spec.tokens)
+            if r == spec.min_runs and spec.total_runs:
+                caps = _caps(cells, sampler, spec.total_runs)
             wanted = [None if r < spec.min_runs else _wanting(cells, j, sampler, caps)
                       for j in range(len(spec.values))]
             if all(w is not None and not w for w in wanted):

@@ -114,14 +114,17 @@ class DeepConfOnline(Generator):
         role = ctx.role(self.role)
         ids: list[int] = []
         lps: list[float] = []
+        window_sum = 0.0  # sum of the last `window` log-probs, kept as tokens arrive
         aborted, finish = False, "length"
         stream = role.stream(prompt, role.sampling(n=1, seed=seed, logprobs=True))
         try:
             async for delta in stream:
                 ids += delta.token_ids
-                lps += delta.logprobs or []
                 finish = delta.finish_reason or finish
-                if len(lps) >= self.window and sum(lps[-self.window:]) / self.window < threshold:
+                for lp in delta.logprobs or []:
+                    lps.append(lp)
+                    window_sum += lp - (lps[-1 - self.window] if len(lps) > self.window else 0.0)
+                if len(lps) >= self.window and window_sum / self.window < threshold:
                     aborted = True
                     break
         finally:
