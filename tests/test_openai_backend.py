@@ -177,3 +177,15 @@ def test_server_killed_mid_run_then_resumed_finishes_everything(vllm_server, tmp
     assert again.returncode == 0, again.stderr[-2000:]
     final = read_records(out)
     assert len(final) == 120 and all(r["status"] == "ok" for r in final)
+
+
+async def test_atts_step_scores_agree_across_server_engine_and_hf(server_backend, vllm_toy, toy_hf):
+    """ATTS's nonconformity score (mean NLL of a step under the target) on the three backends."""
+    from tts.strategies.atts import StepScorer
+
+    tok = server_backend.tokenizer
+    prefix = tok.encode("20*5+74;") + tok.encode("20*5=100;", add_special_tokens=False)
+    for step in ("100+74=174#174", "100+74=175#175", "1"):
+        ids_ = tok.encode(step, add_special_tokens=False)
+        values = [await StepScorer(b).score(prefix, ids_) for b in (server_backend, vllm_toy, toy_hf)]
+        assert values[0] == pytest.approx(values[1], abs=2e-3) and values[0] == pytest.approx(values[2], abs=2e-3)

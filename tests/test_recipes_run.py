@@ -54,12 +54,18 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
     if stem == "math500-self-refine":
         return [f"roles.critic.model={model}", "roles.critic.backend=hf", "roles.critic.engine={}",
                 "strategy.search.feedback_tokens=4", "strategy.search.chains=2", "strategy.search.rounds=1"]
+    if stem in ("math500-atts", "aime24-atts"):
+        return [f"roles.{r}.{k}" for r in ("draft", "target")
+                for k in (f"model={model}", "backend=hf", "engine={}")] + [
+            "strategy.generator.max_turns=2", "strategy.generator.draft_max_tokens=6",
+            "strategy.generator.target_max_tokens=6"]
     if stem == "aime24-deepconf":
         return ["strategy.generator.warmup=1", "strategy.generator.window=4", "strategy.aggregator.window=4"]
     return []
 
 
-SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise")]  # toy-arise: test_measure_cli
+# toy-arise: test_measure_cli; toy-atts: test_atts (its roles are already the toy models)
+SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts")]
 
 
 @needs_data

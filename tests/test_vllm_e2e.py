@@ -41,3 +41,21 @@ def test_quickstart_on_vllm_leaves_no_orphans(tmp_path):
     assert summary["sweep"]["rows"][-1]["majority"]["mean"] > summary["sweep"]["rows"][0]["majority"]["mean"]
     assert summary["cost_by_role"]["policy"]["completion_tokens"] > 0
     assert vllm_processes() - before == set(), "engine processes outlived the run"
+
+
+def test_toy_atts_on_two_vllm_engines(tmp_path):
+    """ATTS from its recipe with draft and target each on its own vLLM engine (the CLI path)."""
+    pytest.importorskip("vllm")
+    before = vllm_processes()
+    out = tmp_path / "atts-vllm"
+    proc = subprocess.run([TTS, "run", str(ROOT / "recipes" / "toy-atts.yaml"), "--set", "roles.draft.backend=vllm",
+                           "--set", "roles.target.backend=vllm", "--set", "strategy.n=4", "--limit", "6",
+                           "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ok"] == 6 and set(summary["cost_by_role"]) == {"draft", "target"}
+    records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    steps = [s for r in records for c in r["candidates"] for s in c["meta"]["steps"] if s["author"] == "draft"]
+    assert steps and all(0 < s["p"] <= 1 and s["rejected"] == (s["p"] > 0.6 + 1e-9) for s in steps)
+    assert summary["cost_by_role"]["target"]["calls"] >= len(steps)  # every draft step was scored
+    assert vllm_processes() - before == set(), "engine processes outlived the run"

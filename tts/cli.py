@@ -122,15 +122,16 @@ app.add_typer(toy_app, name="toy")
 @toy_app.command("train")
 def toy_train(out: Path = typer.Option(..., help="folder for the trained model"),
               size: str = typer.Option("default", help="default (quickstart) or small (a weaker draft)"),
-              steps: int = typer.Option(1000, help="training steps (fixed count, not wall time)"),
+              steps: Optional[int] = typer.Option(None, help="training steps (fixed count, not wall time; "
+                                                  "default: what the packaged model of that size used)"),
               seed: int = typer.Option(0), batch: int = typer.Option(64),
               n_ops: int = typer.Option(2, help="operations per training problem")) -> None:
     """Train a toy model (about 2 minutes for the default size on 2 cores; slow, seeded)."""
     _setup_logging(True)
-    from tts.toy.train import train
+    from tts.toy.train import PACKAGED_STEPS, train
 
     try:
-        card = train(out, size=size, steps=steps, batch=batch, seed=seed, n_ops=n_ops)
+        card = train(out, size=size, steps=steps or PACKAGED_STEPS.get(size, 1000), batch=batch, seed=seed, n_ops=n_ops)
     except ValueError as exc:
         fail(str(exc))
     typer.echo(f"saved {out}: {card['parameters']} parameters, final loss {card['final_loss']:.4f}, "

@@ -19,6 +19,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     "generators": {
         "sample": "tts.strategies.sample:SampleGenerator",
         "deepconf_online": "tts.strategies.deepconf:DeepConfOnline",
+        "atts": "tts.strategies.atts:ATTS",
     },
     "aggregators": {
         "majority": "tts.strategies.aggregators:Majority",

@@ -4,11 +4,17 @@ scoring of a continuation span, capabilities, the model's shape and its tokenize
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 from tts.cost.shape import ModelShape
 from tts.types import Capabilities, Generation, Sampling, StreamDelta
+
+
+# transformers' loading (lazy imports, meta-device initialisation) is not thread-safe, so backends
+# that load in worker threads load one at a time, even when a recipe's roles start together.
+LOAD_LOCK = threading.Lock()
 
 
 class BackendError(RuntimeError):

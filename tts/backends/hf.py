@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tts.backends.base import Backend, BackendError, brief
+from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief
 from tts.backends.models import resolve_model
 from tts.cost.shape import ModelShape
 from tts.types import Capabilities, Completion, Generation, Sampling, StreamDelta
@@ -56,7 +56,13 @@ class HFBackend(Backend):
     async def start(self) -> None:
         async with self._start_lock:
             if self._model is None:
-                await asyncio.to_thread(self.load)
+                await asyncio.to_thread(self._load_serialised)
+
+    def _load_serialised(self) -> None:
+        """transformers' loading (lazy imports, meta-device init) is not thread-safe: two hf roles
+        starting together load one after the other."""
+        with LOAD_LOCK:
+            self.load()
 
     def load(self) -> None:
         """Load model and tokenizer (blocking); one clear error line when it fails."""

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tts.backends.base import Backend, BackendError, brief, started
+from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief, started
 from tts.backends.models import resolve_model
 from tts.backends.vllm_params import LoRAGate, completion_from, sampling_params, spec_decode_counts
 from tts.cost.shape import ModelShape
@@ -71,7 +71,11 @@ class VLLMBackend(Backend):
     async def start(self) -> None:
         async with self._start_lock:
             if self._engine is None:
-                await asyncio.to_thread(self._load)
+                await asyncio.to_thread(self._load_serialised)
+
+    def _load_serialised(self) -> None:
+        with LOAD_LOCK:  # see tts.backends.base.LOAD_LOCK
+            self._load()
 
     def _engine_args(self) -> Any:
         from vllm import AsyncEngineArgs
