@@ -1,0 +1,38 @@
+"""Commands for code and SWE-bench work: `tts sandbox check` (is untrusted code contained here?).
+Registered on the main app in tts.cli."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from tts.cli_common import fail
+
+sandbox_app = typer.Typer(help="The execution sandbox for untrusted code.", no_args_is_help=True)
+
+
+@sandbox_app.command("check")
+def check(isolation: str = typer.Option("strict", help="strict (namespaces, unprivileged uid) or weak")) -> None:
+    """Run the adversarial suite (fork bomb, 10 GB allocation, sockets, escapes, ...) here and say
+    which were contained."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from verifiers.sandbox import Limits, Sandbox, SandboxUnavailable
+    from verifiers.sandbox_suite import run_suite
+
+    try:
+        rows = asyncio.run(run_suite(Sandbox(isolation=isolation, limits=Limits(wall_seconds=8, cpu_seconds=5,
+                                                                               processes=32))))
+    except (SandboxUnavailable, ValueError) as exc:
+        fail(str(exc))
+    table = Table(title=f"sandbox ({isolation}): {sum(r['contained'] for r in rows)} of {len(rows)} contained")
+    for col in ("case", "contained", "exit", "signal", "timed out", "seconds"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["case"], "yes" if r["contained"] else "NO", str(r["exit_code"]), str(r["signal"]),
+                      str(r["timed_out"]), str(r["seconds"]))
+    Console().print(table)
+    if not all(r["contained"] for r in rows):
+        raise typer.Exit(1)
