@@ -43,10 +43,12 @@ BUILTINS: dict[str, dict[str, str]] = {
         "boxed": "verifiers.math_extract:Boxed",
         "answer_is": "verifiers.math_extract:AnswerIs",
         "math": "verifiers.math_extract:MathAnswer",
+        "code": "verifiers.code_verify:CodeExtractor",
     },
     "graders": {
         "exact": "verifiers.exact:ExactGrader",
         "math": "verifiers.math_grader:MathGrader",
+        "code_tests": "verifiers.code_verify:CodeTestsGrader",
     },
     "selectors": {
         "vote": "verifiers.selectors:VoteSelector",
@@ -56,6 +58,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "prm": "verifiers.prm:GenerativePRM",
         "prm_head": "verifiers.prm:HeadPRM",
         "judge": "verifiers.judge:Judge",
+        "public_tests": "verifiers.code_verify:PublicTests",
+        "generated_tests": "verifiers.code_verify:GeneratedTests",
     },
     "cost_models": {
         "kinetics": "tts.cost.model:KineticsCost",
@@ -69,6 +73,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "aime25": "evals.benchmarks:load_aime25",
         "amc23": "evals.benchmarks:load_amc23",
         "gsm8k": "evals.benchmarks:load_gsm8k",
+        "humaneval": "evals.code:HumanEval",
+        "mbpp": "evals.code:MBPP",
     },
 }
 
