@@ -76,7 +76,8 @@ async def test_recipe_smoke_with_tiny_model(path, tiny_model_dir, tmp_path):
     assert summary["problems"] == 1 and summary["ok"] == 1, summary
     (record,) = read_records(tmp_path / "run")
     searches = ("math500-beam-search", "math500-dvts", "aime24-budget-forcing", "math500-self-refine")
-    assert record["reference"] and (len(record["candidates"]) >= 1 if path.stem in searches
+    unreferenced = ("humaneval-best-of-n", "mbpp-best-of-n")  # hidden tests, not an answer string
+    assert (record["reference"] or path.stem in unreferenced) and (len(record["candidates"]) >= 1 if path.stem in searches
                                     else len(record["candidates"]) == 2)
 
 
