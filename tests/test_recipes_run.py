@@ -64,8 +64,9 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
     return []
 
 
-# toy-arise: test_measure_cli; toy-atts: test_atts (its roles are already the toy models)
-SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts")]
+# toy-arise: test_measure_cli; toy-atts: test_atts (its roles are already the toy models);
+# swebench-lite: test_swebench (it needs a repository on disk)
+SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts", "swebench-lite")]
 
 
 @needs_data

@@ -115,9 +115,10 @@ def _register_measurement() -> None:
 
 _register_measurement()
 
-from tts.cli_code import sandbox_app  # noqa: E402
+from tts.cli_code import sandbox_app, swebench_app  # noqa: E402
 
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(swebench_app, name="swebench")
 
 toy_app = typer.Typer(help="The built-in toy arithmetic task and its models.", no_args_is_help=True)
 app.add_typer(toy_app, name="toy")

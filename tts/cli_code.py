@@ -1,9 +1,11 @@
-"""Commands for code and SWE-bench work: `tts sandbox check` (is untrusted code contained here?).
-Registered on the main app in tts.cli."""
+"""Commands for code and SWE-bench work: `tts sandbox check` (is untrusted code contained here?)
+and `tts swebench predictions` (a run's chosen patches in the harness's format). Registered on the
+main app in tts.cli."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 
@@ -36,3 +38,20 @@ def check(isolation: str = typer.Option("strict", help="strict (namespaces, unpr
     Console().print(table)
     if not all(r["contained"] for r in rows):
         raise typer.Exit(1)
+
+
+swebench_app = typer.Typer(help="SWE-bench runs: predictions for the official harness.", no_args_is_help=True)
+
+
+@swebench_app.command("predictions")
+def predictions(run: Path = typer.Argument(..., help="a run folder of a SWE-bench recipe"),
+                out: Path = typer.Option(..., help="the predictions JSONL to write"),
+                model: str = typer.Option("tts", help="model_name_or_path written on every line")) -> None:
+    """Write each finished instance's chosen patch as the harness's predictions JSONL."""
+    from tts.records import read_records
+    from verifiers.swebench import write_predictions
+
+    if not (run / "records.jsonl").exists():
+        fail(f"no records.jsonl in {run}: is it a run folder?")
+    count = write_predictions(read_records(run), out, model)
+    typer.echo(f"wrote {count} predictions to {out}")

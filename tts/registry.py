@@ -20,12 +20,15 @@ BUILTINS: dict[str, dict[str, str]] = {
         "sample": "tts.strategies.sample:SampleGenerator",
         "deepconf_online": "tts.strategies.deepconf:DeepConfOnline",
         "atts": "tts.strategies.atts:ATTS",
+        "agentless": "tts.strategies.agentless:Agentless",
     },
     "aggregators": {
         "majority": "tts.strategies.aggregators:Majority",
         "weighted": "tts.strategies.aggregators:Weighted",
         "best": "tts.strategies.aggregators:Best",
         "deepconf": "tts.strategies.deepconf:DeepConfVote",
+        "hybrid": "tts.strategies.patch_select:Hybrid",
+        "test_vote": "tts.strategies.patch_select:TestVote",
     },
     "searches": {
         "beam_search": "tts.strategies.beam:BeamSearch",
@@ -44,11 +47,13 @@ BUILTINS: dict[str, dict[str, str]] = {
         "answer_is": "verifiers.math_extract:AnswerIs",
         "math": "verifiers.math_extract:MathAnswer",
         "code": "verifiers.code_verify:CodeExtractor",
+        "patch": "verifiers.code_verify:PatchExtractor",
     },
     "graders": {
         "exact": "verifiers.exact:ExactGrader",
         "math": "verifiers.math_grader:MathGrader",
         "code_tests": "verifiers.code_verify:CodeTestsGrader",
+        "swebench": "verifiers.swebench:SWEBenchGrader",
     },
     "selectors": {
         "vote": "verifiers.selectors:VoteSelector",
@@ -60,6 +65,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "judge": "verifiers.judge:Judge",
         "public_tests": "verifiers.code_verify:PublicTests",
         "generated_tests": "verifiers.code_verify:GeneratedTests",
+        "swe_regression": "verifiers.swe_signals:Regression",
+        "swe_testgen": "verifiers.swe_signals:TestGen",
     },
     "cost_models": {
         "kinetics": "tts.cost.model:KineticsCost",
@@ -75,6 +82,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "gsm8k": "evals.benchmarks:load_gsm8k",
         "humaneval": "evals.code:HumanEval",
         "mbpp": "evals.code:MBPP",
+        "swebench_lite": "evals.swebench:SWEBenchLite",
+        "swebench_verified": "evals.swebench:SWEBenchVerified",
     },
 }
 

@@ -123,3 +123,17 @@ def parse_asserts(texts: list[str], entry: str | None, limit: int) -> list[str]:
             if line not in found:
                 found.append(line)
     return found[:limit]
+
+
+class PatchExtractor(Extractor):
+    """A unified diff in a model's answer: a ```diff block, else everything from the first `diff --git`
+    or `--- a/` line (generators such as `agentless` set the patch themselves)."""
+
+    name = "patch"
+
+    def extract(self, text: str) -> str | None:
+        block = re.findall(r"```(?:diff|patch)[ \t]*\n(.*?)```", text, re.S)
+        if block:
+            return block[-1] if block[-1].endswith("\n") else block[-1] + "\n"
+        m = re.search(r"^(diff --git |--- a/)", text, re.M)
+        return text[m.start():].rstrip() + "\n" if m else None
