@@ -130,7 +130,10 @@ def start_long_run(model: Path, tmp_path: Path, env: dict, count: int, max_token
     path.write_text(yaml.safe_dump(recipe))
     cmd = [TTS, "run", str(path), "--out", str(tmp_path / "run"), "--no-progress"]
     records = tmp_path / "run" / "records.jsonl"
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a terminal's Ctrl-C reaches a foreground process with SIGINT at its default; a test runner started
+    # in the background (`cmd &`) would hand SIG_IGN down, and Python then never raises KeyboardInterrupt
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and (not records.exists() or records.read_text().count("\n") < 3):
         time.sleep(0.05)
