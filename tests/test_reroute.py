@@ -1,0 +1,155 @@
+"""MoE router offsets on tiny OLMoE, Qwen2-MoE and Mixtral models built here: δ = 0 is
+bit-identical and removable, a large offset forces an expert, gradient semantics of plain vs
+renormalised top-k, finite differences in float64, and cache consistency after re-optimisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tts.learn.moe import RouterBias, moe_blocks, route
+from tts.learn.moe_task import tiny_moe
+from tts.learn.reroute import Rerouter, RerouteSettings, lm_loss
+
+KINDS = ["olmoe", "qwen2_moe", "mixtral"]
+
+
+def ids(n=12, seed=0, vocab=128):
+    return torch.randint(0, vocab, (2, n), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zero_offsets_are_bit_identical_and_removable(kind):
+    model = tiny_moe(kind)
+    x = ids()
+    with torch.no_grad():
+        before = model(input_ids=x).logits
+        bias = RouterBias(model).install()
+        patched = model(input_ids=x).logits
+        bias.remove()
+        after = model(input_ids=x).logits
+    assert torch.equal(before, patched) and torch.equal(before, after)
+    assert all("forward" not in vars(b.router) for b in moe_blocks(model))
+    renorm = {b.renorm for b in moe_blocks(model)}
+    assert renorm == ({True} if kind == "mixtral" else {False})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_large_offset_forces_an_expert_and_only_downstream(kind):
+    model = tiny_moe(kind)
+    blocks = moe_blocks(model)
+    seen: dict[int, list[torch.Tensor]] = {b.layer: [] for b in blocks}
+    hooks = [b.router.register_forward_hook(lambda m, a, out, layer=b.layer: seen[layer].append(out[2]))
+             for b in blocks]
+    x = ids()
+    with torch.no_grad():
+        model(input_ids=x)
+        base = {k: v[-1].clone() for k, v in seen.items()}
+        bias = RouterBias(model, [1])
+        bias.delta["1"].data[5] = 100.0
+        with bias:
+            model(input_ids=x)
+    for h in hooks:
+        h.remove()
+    assert (seen[1][-1] == 5).any(dim=-1).all()  # expert 5 is in every token's top-k at layer 1
+    assert torch.equal(seen[0][-1], base[0])  # the layer before is untouched
+
+
+@pytest.mark.parametrize("kind,renorm", [("olmoe", False), ("mixtral", True)])
+def test_gradient_semantics_plain_vs_renormalised(kind, renorm):
+    """With plain top-k every offset gets gradient through the softmax denominator; with
+    renormalised top-k the unselected experts' offsets get zero (exactly, up to the rounding of a
+    softmax denominator that cancels)."""
+    model = tiny_moe(kind)
+    x = ids(n=2)[:1]  # one prediction: only token 0's routing matters
+    bias = RouterBias(model, [1])
+    chosen = []
+    hook = moe_blocks(model)[1].router.register_forward_hook(lambda m, a, out: chosen.append(out[2][0]))
+    with bias:
+        lm_loss(model, x).backward()
+    hook.remove()
+    grad = bias.delta["1"].grad
+    selected = set(chosen[0].tolist())
+    unselected = [e for e in range(grad.numel()) if e not in selected]
+    if renorm:
+        scale = grad[list(selected)].abs().max()
+        assert scale > 0 and torch.all(grad[unselected].abs() < 1e-6 * scale)
+    else:
+        assert torch.all(grad.abs() > 1e-6 * grad.abs().max())
+
+
+def test_finite_differences_float64():
+    """dL/dδ against central differences through an MoE block (router + experts) in float64, at a
+    point where no top-k set changes within ±ε. (Through the whole model transformers computes
+    norms and attention softmax in float32, which caps the precision; that check is looser below.)"""
+    model = tiny_moe("olmoe", dtype=torch.float64)
+    block = moe_blocks(model)[1].block
+    gen = torch.Generator().manual_seed(2)
+    h = torch.randn(1, 6, 64, generator=gen, dtype=torch.float64)
+    w = torch.randn(1, 6, 64, generator=gen, dtype=torch.float64)
+    bias = RouterBias(model, [1]).double()
+    with torch.no_grad():
+        bias.delta["1"].copy_(torch.randn(8, generator=gen, dtype=torch.float64) * 0.3)
+    loss = lambda: (block(h) * w).sum()  # noqa: E731
+    top = lambda: moe_blocks(model)[1].router(h)[2]  # noqa: E731
+    with bias:
+        loss().backward()
+        d = bias.delta["1"]
+        eps = 1e-6
+        for e in range(8):
+            with torch.no_grad():
+                base_top = top()
+                d[e] += eps
+                plus, top_plus = float(loss()), top()
+                d[e] -= 2 * eps
+                minus, top_minus = float(loss()), top()
+                d[e] += eps
+            assert torch.equal(top_plus, base_top) and torch.equal(top_minus, base_top)
+            assert d.grad[e].item() == pytest.approx((plus - minus) / (2 * eps), rel=1e-6, abs=1e-10)
+
+
+def test_whole_model_gradient_matches_finite_differences_loosely():
+    model = tiny_moe("olmoe", dtype=torch.float64)
+    x = ids(n=10)
+    bias = RouterBias(model, [2]).double()
+    with bias:
+        lm_loss(model, x).backward()
+        d, eps = bias.delta["2"], 1e-3
+        for e in (0, 3, 6):
+            with torch.no_grad():
+                d[e] += eps
+                plus = float(lm_loss(model, x))
+                d[e] -= 2 * eps
+                minus = float(lm_loss(model, x))
+                d[e] += eps
+            assert d.grad[e].item() == pytest.approx((plus - minus) / (2 * eps), rel=0.05, abs=1e-4)
+
+
+def test_route_matches_the_unpatched_router_in_bfloat16():
+    model = tiny_moe("olmoe", dtype=torch.bfloat16)
+    block = moe_blocks(model)[0]
+    h = torch.randn(5, 64, dtype=torch.bfloat16)
+    ref = block.router(h)
+    ours = route(block.router, h, torch.zeros(8), block.renorm, True)
+    assert all(torch.equal(a, b) for a, b in zip(ref, ours))
+
+
+def test_generation_after_reoptimisation_matches_a_fresh_forward():
+    """Tokens decoded after the last re-optimisation (cache rebuilt) equal greedy predictions of a
+    from-scratch forward of the whole sequence under the final δ."""
+    model = tiny_moe("olmoe")
+    prompt = ids(n=16)[0].tolist()
+    rr = Rerouter(model, RerouteSettings(layers=(1, 2), steps_prefill=3, steps_reopt=3, lr=0.2, interval=6))
+    out, logprobs, trace = rr.generate(prompt, 20)
+    assert len(out) == 20 and trace.reopt_at == [len(prompt) + 6, len(prompt) + 12, len(prompt) + 18]
+    last = trace.reopt_at[-1]
+    bias = RouterBias(model, [1, 2])
+    with torch.no_grad():
+        for k, v in rr.last_delta.items():
+            bias.delta[k].copy_(v)
+        with bias:
+            full = model(input_ids=torch.tensor([prompt + out])).logits[0]
+    greedy = full.argmax(-1).tolist()
+    for pos in range(last, len(prompt) + len(out)):
+        assert out[pos - len(prompt)] == greedy[pos - 1]
+    assert all("forward" not in vars(b.router) for b in moe_blocks(model))  # δ removed afterwards

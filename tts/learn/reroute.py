@@ -1,0 +1,171 @@
+"""Test-time MoE rerouting (spec: moe-rerouting.md; the loop, layer rule, defaults and cache
+handling are our reconstruction): router offsets δ on a few confident MoE layers are fitted by
+Adam on the next-token loss of the text so far — the prompt at prefill, then prompt + generated
+text every `interval` tokens — and generation continues with the new routing; after each
+re-optimisation the KV cache is rebuilt under the final δ (`rebuild_cache: false` keeps the stale
+cache, a cheaper approximation)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from tts.learn.moe import RouterBias, layer_confidence, moe_blocks
+
+
+@dataclass(frozen=True)
+class RerouteSettings:
+    n_layers: int = 4
+    layers: tuple[int, ...] | None = None  # fixed layers instead of the confidence rule
+    steps_prefill: int = 10
+    steps_reopt: int = 5
+    lr: float = 5e-2
+    interval: int = 128
+    layer_metric: str = "topk_mass"
+    max_opt_tokens: int = 4096
+    l2: float = 0.0
+    rebuild_cache: bool = True
+
+
+@dataclass
+class Trace:
+    layers: list[int] = field(default_factory=list)
+    losses: list[tuple[int, int, float]] = field(default_factory=list)  # (position, step, loss)
+    reopt_at: list[int] = field(default_factory=list)
+    delta_norm: list[float] = field(default_factory=list)
+    learn_tokens: list[int] = field(default_factory=list)  # tokens of each optimiser step
+    seconds_learning: float = 0.0
+
+
+def lm_loss(model: Any, ids: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy, computed here (HF's `loss` would add the MoE aux loss)."""
+    logits = _upcast(model(input_ids=ids).logits[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+
+
+def heldout_loss(model: Any, ids: torch.Tensor, cut: int) -> float:
+    """Cross-entropy of tokens cut.. given everything before them (no gradient)."""
+    with torch.no_grad():
+        logits = _upcast(model(input_ids=ids).logits[:, cut - 1:-1])
+    return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, cut:].reshape(-1)))
+
+
+def fit_offsets(model: Any, bias: RouterBias, ids: torch.Tensor, steps: int, lr: float, l2: float = 0.0,
+                optimiser: torch.optim.Optimizer | None = None, trace: Trace | None = None,
+                position: int = 0, holdout: float = 0.0) -> torch.optim.Optimizer:
+    """`steps` Adam steps on δ only (the model is frozen and in eval mode: no dropout, no jitter).
+
+    `holdout` > 0 (our extension against over-adaptation): fit on the first part of the text and
+    keep the δ (from any step, the starting one included) with the lowest loss on the held-out rest."""
+    opt = optimiser or torch.optim.Adam(bias.parameters(), lr=lr, betas=(0.9, 0.999))
+    cut = ids.shape[1] - int(ids.shape[1] * holdout) if holdout > 0 else ids.shape[1]
+    fit_ids = ids[:, :cut]
+    best = (heldout_loss(model, ids, cut), _snapshot(bias)) if cut < ids.shape[1] else None
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    t0 = time.perf_counter()
+    try:
+        for step in range(steps):
+            opt.zero_grad()
+            loss = lm_loss(model, fit_ids)
+            if l2:
+                loss = loss + l2 * sum((d ** 2).sum() for d in bias.parameters())
+            loss.backward()
+            opt.step()
+            if best is not None:
+                held = heldout_loss(model, ids, cut)
+                if held < best[0]:
+                    best = (held, _snapshot(bias))
+            if trace is not None:
+                trace.losses.append((position, step, float(loss.detach())))
+                trace.learn_tokens.append(int(fit_ids.numel()))
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    if best is not None:
+        with torch.no_grad():
+            for k, v in best[1].items():
+                bias.delta[k].copy_(v)
+    if trace is not None:
+        trace.seconds_learning += time.perf_counter() - t0
+        trace.delta_norm.append(float(sum(d.detach().norm() ** 2 for d in bias.parameters()) ** 0.5))
+    return opt
+
+
+def _upcast(x: torch.Tensor) -> torch.Tensor:
+    """At least float32 (half-precision logits), float64 kept (gradient checks)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def _snapshot(bias: RouterBias) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in bias.delta.items()}
+
+
+class Rerouter:
+    """Generates one continuation of a prompt with online router adaptation."""
+
+    def __init__(self, model: Any, settings: RerouteSettings | None = None) -> None:
+        self.model, self.s = model, settings or RerouteSettings()
+        if not moe_blocks(model):
+            raise ValueError(f"{type(model).__name__} is not a Mixture-of-Experts model this patch knows")
+
+    def select_layers(self, ids: torch.Tensor) -> list[int]:
+        if self.s.layers is not None:
+            return list(self.s.layers)
+        conf = layer_confidence(self.model, ids, self.s.layer_metric)
+        return sorted(sorted(conf, key=lambda k: -conf[k])[: self.s.n_layers])
+
+    @torch.no_grad()
+    def _forward(self, ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
+        out = self.model(input_ids=ids, past_key_values=cache, use_cache=True)
+        return out.logits[:, -1].float(), out.past_key_values
+
+    def generate(self, prompt: list[int], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None,
+                 eos: set[int] | frozenset[int] = frozenset()) -> tuple[list[int], list[float], Trace]:
+        """(new token ids, their log-probabilities, trace). δ is removed from the model afterwards."""
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        seq = torch.tensor([prompt], device=device)
+        trace = Trace()
+        trace.layers = self.select_layers(seq)
+        gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+        bias = RouterBias(self.model, trace.layers).to(device).install()
+        try:
+            opt = fit_offsets(self.model, bias, seq, self.s.steps_prefill, self.s.lr, self.s.l2, trace=trace)
+            logits, cache = self._forward(seq)
+            out, logprobs = [], []
+            for i in range(max_new_tokens):
+                token, lp = _pick(logits[0], temperature, gen)
+                out.append(token)
+                logprobs.append(lp)
+                seq = torch.cat([seq, torch.tensor([[token]], device=device)], dim=1)
+                if token in eos or i == max_new_tokens - 1:
+                    break
+                if (i + 1) % self.s.interval == 0 and self.s.steps_reopt > 0:
+                    trace.reopt_at.append(seq.shape[1])
+                    window = seq[:, -self.s.max_opt_tokens:]
+                    opt = fit_offsets(self.model, bias, window, self.s.steps_reopt, self.s.lr, self.s.l2, opt,
+                                      trace, seq.shape[1])
+                    if self.s.rebuild_cache:
+                        logits, cache = self._forward(seq)
+                        continue
+                logits, cache = self._forward(seq[:, -1:], cache)
+            return out, logprobs, trace
+        finally:
+            bias.remove()
+            self.last_delta = {k: v.detach().clone() for k, v in bias.delta.items()}
+
+
+def _pick(logits: torch.Tensor, temperature: float, gen: torch.Generator | None) -> tuple[int, float]:
+    logp = torch.log_softmax(logits, dim=-1)
+    if temperature <= 0:
+        token = int(torch.argmax(logp))
+    else:
+        probs = torch.softmax(logits / temperature, dim=-1).cpu()
+        token = int(torch.multinomial(probs, 1, generator=gen))
+    return token, float(logp[token])
