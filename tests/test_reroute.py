@@ -153,3 +153,64 @@ def test_generation_after_reoptimisation_matches_a_fresh_forward():
     for pos in range(last, len(prompt) + len(out)):
         assert out[pos - len(prompt)] == greedy[pos - 1]
     assert all("forward" not in vars(b.router) for b in moe_blocks(model))  # δ removed afterwards
+
+
+def test_hidden_router_bias_task():
+    """Sequences sampled with a hidden δ*: δ fitted on the first 128 tokens lowers the cross-entropy
+    of the last 128 on >= 80% of sequences and closes >= 30% of the gap to the oracle; on sequences
+    without a hidden bias it does not worsen the mean by more than 1%. (12 sequences here;
+    benchmarks/moe_reroute.py runs the spec's 50.)"""
+    from tts.learn.moe_task import hidden_offsets, run_task
+
+    model = tiny_moe("olmoe")
+    shifted = run_task(model, hidden_offsets(model), count=12)
+    assert shifted.improved >= 0.8 and shifted.gap_closed >= 0.3
+    control = run_task(model, {}, count=12)
+    assert control.relative_change <= 0.01
+
+
+async def test_reroute_generator_leases_the_model_and_ledgers_learning(tmp_path):
+    """Two problems at once: rerouting holds the hf model exclusively (a plain request queued meanwhile
+    finishes only after the lease), routers are unpatched afterwards, and learning steps are `learn`
+    entries of the ledger."""
+    import asyncio
+    import time
+
+    from tinymodel import build_tiny_moe
+    from tts.backends.hf import HFBackend
+    from tts.budget import Budget
+    from tts.context import StrategyContext
+    from tts.ledger import Ledger
+    from tts.prompts import PromptSpec
+    from tts.roles import Role
+    from tts.strategies.reroute import Reroute
+    from tts.types import Problem, Sampling
+
+    backend = HFBackend(str(build_tiny_moe(tmp_path / "moe")), dtype="float32")
+    await backend.start()
+    try:
+        role = Role("policy", backend, Sampling(temperature=1.0, max_tokens=24), False, PromptSpec(template="Q: {problem}"))
+        ledger = Ledger()
+        ctx = StrategyContext(Problem("q", "What is 2 + 2?"), {"policy": role}, ledger, Budget())
+        gen = Reroute(n_layers=2, steps_prefill=3, steps_reopt=2, interval=8)
+        stamps = {}
+
+        async def plain():
+            await asyncio.sleep(0.05)  # let the lease start first
+            await backend.generate(role.render_problem("hello"), Sampling(max_tokens=4))
+            stamps["plain"] = time.perf_counter()
+
+        async def adapted():
+            out = await gen.sample(ctx.problem, ctx, 2)
+            stamps["reroute"] = time.perf_counter()
+            return out
+
+        cands, _ = await asyncio.gather(adapted(), plain())
+        assert stamps["plain"] >= stamps["reroute"] - 0.05
+        assert len(cands) == 2 and all(c.meta["learn_steps"] >= 3 and c.meta["layers"] for c in cands)
+        assert all("forward" not in vars(b.router) for b in moe_blocks(backend.model))
+        kinds = [e.kind for e in ledger.entries]
+        assert kinds.count("learn") == 2 and kinds.count("generate") == 2
+        assert all(e.eflops > 0 for e in ledger.entries)
+    finally:
+        await backend.close()

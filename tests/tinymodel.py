@@ -78,3 +78,17 @@ def build_tiny_head(out: Path, kind: str = "sequence", num_labels: int = 1, seed
     cls = LlamaForSequenceClassification if kind == "sequence" else LlamaForTokenClassification
     cls(config).save_pretrained(out)
     return out
+
+
+def build_tiny_moe(out: Path, kind: str = "olmoe", seed: int = 0) -> Path:
+    """A random tiny Mixture-of-Experts LM (OLMoE, Qwen2-MoE or Mixtral) with the test tokenizer."""
+    from tts.learn.moe_task import tiny_moe
+
+    out = Path(out)
+    tok = build_tokenizer(out)
+    model = tiny_moe(kind, seed=seed, vocab=len(tok))
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.config, key, getattr(tok, key))
+        setattr(model.generation_config, key, getattr(tok, key))
+    model.save_pretrained(out)
+    return out

@@ -211,5 +211,14 @@ class BoundRole:
         return values
 
 
+    def account(self, usage: Usage, seconds: float) -> None:
+        """Charge work done directly on this role's model (a test-time learning step, decoding
+        under a lease) to the budget and the ledger, like any other call of the role."""
+        res = self.ctx._reserve(self.role, usage)
+        entry = LedgerEntry(self.ctx.problem.id, self.name, usage.kind, usage.n, usage.prompt_tokens,
+                            usage.cached_tokens, usage.completion_tokens, seconds)
+        self.ctx._charge(res, self.role, entry, usage)
+
+
 def _worst(kind: str, prompt_ids: list[int], s: Sampling) -> Usage:
     return Usage(kind, len(prompt_ids), 0, (s.max_tokens,) * s.n, s.n)

@@ -21,6 +21,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "deepconf_online": "tts.strategies.deepconf:DeepConfOnline",
         "atts": "tts.strategies.atts:ATTS",
         "agentless": "tts.strategies.agentless:Agentless",
+        "reroute": "tts.strategies.reroute:Reroute",
     },
     "aggregators": {
         "majority": "tts.strategies.aggregators:Majority",

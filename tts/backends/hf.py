@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief
@@ -51,6 +52,9 @@ class HFBackend(Backend):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._start_lock = asyncio.Lock()
+        # held by the decode thread for each round, and by a lease (exclusive use of the model)
+        self._model_lock = threading.Lock()
+        self._lease_lock = asyncio.Lock()
 
     # -- loading -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -130,6 +134,21 @@ class HFBackend(Backend):
     def capabilities(self) -> Capabilities:
         return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=True,
                             gradients=True, max_n=None)
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[Any]:
+        """Exclusive use of the model for work that changes it per problem (router offsets, an
+        adapter being learned): batches already decoding finish first, queued requests wait until
+        the lease ends, and leases are granted one at a time."""
+        self._require_loaded()
+        async with self._lease_lock:
+            await asyncio.to_thread(self._model_lock.acquire)
+            try:
+                yield self._model
+            finally:
+                self._model_lock.release()
+                with self._cv:
+                    self._cv.notify()
 
     def _require_loaded(self) -> None:
         if self._model is None:
@@ -242,10 +261,11 @@ class HFBackend(Backend):
             if self._closed:
                 return
         time.sleep(self.batch_wait)  # let concurrent requests join the first batch
-        self._service_scores()
-        first = self._take_more(self.max_batch_rows, at_least_one=True)
-        if first:
-            self._run_generation(first)
+        with self._model_lock:
+            self._service_scores()
+            first = self._take_more(self.max_batch_rows, at_least_one=True)
+            if first:
+                self._run_generation(first)
 
     def _take_more(self, room: int, at_least_one: bool = False) -> list[Any]:
         """Hand pending generation requests that fit in `room` rows to the decode loop."""

@@ -29,6 +29,7 @@ class RerouteSettings:
     max_opt_tokens: int = 4096
     l2: float = 0.0
     rebuild_cache: bool = True
+    validate: tuple[int, ...] | None = None  # choose the prefill step count from this grid by CV
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Trace:
     delta_norm: list[float] = field(default_factory=list)
     learn_tokens: list[int] = field(default_factory=list)  # tokens of each optimiser step
     seconds_learning: float = 0.0
+    prefill_steps: int | None = None
 
 
 def lm_loss(model: Any, ids: torch.Tensor) -> torch.Tensor:
@@ -56,45 +58,56 @@ def heldout_loss(model: Any, ids: torch.Tensor, cut: int) -> float:
 
 def fit_offsets(model: Any, bias: RouterBias, ids: torch.Tensor, steps: int, lr: float, l2: float = 0.0,
                 optimiser: torch.optim.Optimizer | None = None, trace: Trace | None = None,
-                position: int = 0, holdout: float = 0.0) -> torch.optim.Optimizer:
+                position: int = 0, watch: Any = None) -> torch.optim.Optimizer:
     """`steps` Adam steps on δ only (the model is frozen and in eval mode: no dropout, no jitter).
-
-    `holdout` > 0 (our extension against over-adaptation): fit on the first part of the text and
-    keep the δ (from any step, the starting one included) with the lowest loss on the held-out rest."""
+    `watch(step)` is called before each step and after the last (validation curves)."""
     opt = optimiser or torch.optim.Adam(bias.parameters(), lr=lr, betas=(0.9, 0.999))
-    cut = ids.shape[1] - int(ids.shape[1] * holdout) if holdout > 0 else ids.shape[1]
-    fit_ids = ids[:, :cut]
-    best = (heldout_loss(model, ids, cut), _snapshot(bias)) if cut < ids.shape[1] else None
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
     t0 = time.perf_counter()
     try:
         for step in range(steps):
+            if watch is not None:
+                watch(step)
             opt.zero_grad()
-            loss = lm_loss(model, fit_ids)
+            loss = lm_loss(model, ids)
             if l2:
                 loss = loss + l2 * sum((d ** 2).sum() for d in bias.parameters())
             loss.backward()
             opt.step()
-            if best is not None:
-                held = heldout_loss(model, ids, cut)
-                if held < best[0]:
-                    best = (held, _snapshot(bias))
             if trace is not None:
                 trace.losses.append((position, step, float(loss.detach())))
-                trace.learn_tokens.append(int(fit_ids.numel()))
+                trace.learn_tokens.append(int(ids.numel()))
+        if watch is not None:
+            watch(steps)
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    if best is not None:
-        with torch.no_grad():
-            for k, v in best[1].items():
-                bias.delta[k].copy_(v)
     if trace is not None:
         trace.seconds_learning += time.perf_counter() - t0
         trace.delta_norm.append(float(sum(d.detach().norm() ** 2 for d in bias.parameters()) ** 0.5))
     return opt
+
+
+def validated_steps(model: Any, layers: list[int] | None, ids: torch.Tensor, grid: tuple[int, ...], lr: float,
+                    l2: float = 0.0, trace: Trace | None = None) -> int:
+    """How many steps to take, by two-fold cross-validation on the text itself: fit on one half,
+    score the other (each way), keep the grid value with the lowest total held-out loss — 0 when
+    fitting does not generalise. Our extension against over-adaptation (the spec's pitfall): on
+    text without a routing shift it leaves δ at zero."""
+    half = ids.shape[1] // 2
+    total = dict.fromkeys(grid, 0.0)
+    for fit_ids, eval_ids, cut in ((ids[:, :half], ids, half), (ids[:, half:], ids[:, :half], 1)):
+        bias = RouterBias(model, layers).to(ids.device)
+
+        def watch(step: int, eval_ids: torch.Tensor = eval_ids, cut: int = cut) -> None:
+            if step in total:
+                total[step] += heldout_loss(model, eval_ids, cut)
+
+        with bias:
+            fit_offsets(model, bias, fit_ids, max(grid), lr, l2, trace=trace, watch=watch)
+    return min(grid, key=lambda s: (total[s], s))
 
 
 def _upcast(x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +139,8 @@ class Rerouter:
         return out.logits[:, -1].float(), out.past_key_values
 
     def generate(self, prompt: list[int], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None,
-                 eos: set[int] | frozenset[int] = frozenset()) -> tuple[list[int], list[float], Trace]:
+                 eos: set[int] | frozenset[int] = frozenset(),
+                 stop: Any = None) -> tuple[list[int], list[float], Trace]:
         """(new token ids, their log-probabilities, trace). δ is removed from the model afterwards."""
         self.model.eval()
         device = next(self.model.parameters()).device
@@ -136,7 +150,11 @@ class Rerouter:
         gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
         bias = RouterBias(self.model, trace.layers).to(device).install()
         try:
-            opt = fit_offsets(self.model, bias, seq, self.s.steps_prefill, self.s.lr, self.s.l2, trace=trace)
+            steps = self.s.steps_prefill
+            if self.s.validate:
+                steps = validated_steps(self.model, trace.layers, seq, self.s.validate, self.s.lr, self.s.l2, trace)
+                trace.prefill_steps = steps
+            opt = fit_offsets(self.model, bias, seq, steps, self.s.lr, self.s.l2, trace=trace)
             logits, cache = self._forward(seq)
             out, logprobs = [], []
             for i in range(max_new_tokens):
@@ -144,7 +162,7 @@ class Rerouter:
                 out.append(token)
                 logprobs.append(lp)
                 seq = torch.cat([seq, torch.tensor([[token]], device=device)], dim=1)
-                if token in eos or i == max_new_tokens - 1:
+                if token in eos or i == max_new_tokens - 1 or (stop is not None and stop(out)):
                     break
                 if (i + 1) % self.s.interval == 0 and self.s.steps_reopt > 0:
                     trace.reopt_at.append(seq.shape[1])
