@@ -120,6 +120,10 @@ from tts.cli_code import sandbox_app, swebench_app  # noqa: E402
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(swebench_app, name="swebench")
 
+from tts.cli_learn import learn_app  # noqa: E402
+
+app.add_typer(learn_app, name="learn")
+
 toy_app = typer.Typer(help="The built-in toy arithmetic task and its models.", no_args_is_help=True)
 app.add_typer(toy_app, name="toy")
 

@@ -31,6 +31,7 @@ class PERKConfig:
     unroll_from: int = 2  # K: steps before K use detached gradients (first order)
     inner_lr: float = 5e-5
     inner_optimizer: str = "adam"  # or "sgd"
+    positive_lrs: bool = False  # learn log α (always positive; a documented deviation from the reference)
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
     weighted: bool = True
@@ -103,7 +104,8 @@ class PERK(nn.Module):
         self.names = [n for n, _ in self.model.named_parameters() if "lora_" in n]
         self.init = nn.ParameterList([nn.Parameter(dict(self.model.named_parameters())[n].detach().clone())
                                       for n in self.names])
-        self.lrs = nn.Parameter(torch.full((len(self.names), cfg.inner_steps), cfg.inner_lr))
+        start = torch.full((len(self.names), cfg.inner_steps), cfg.inner_lr)
+        self.lrs = nn.Parameter(start.log() if cfg.positive_lrs else start)
         hidden = base.config.hidden_size
         self.weights = TokenWeights(hidden, cfg.weight_hidden, cfg.beta)
 
@@ -154,7 +156,7 @@ class PERK(nn.Module):
             new = {}
             for i, (name, p) in enumerate(params.items()):
                 g = grads[name]
-                lr = self.lrs[i, s] if differentiable else self.lrs[i, s].detach()
+                lr = self.rate(i, s) if differentiable else self.rate(i, s).detach()
                 if cfg.inner_optimizer == "sgd":
                     new[name] = p - lr * g
                     continue
@@ -165,6 +167,10 @@ class PERK(nn.Module):
                 new[name] = p - lr * (step + decay)
             params = new
         return params if differentiable else {n: p.detach() for n, p in params.items()}
+
+    def rate(self, i: int, s: int) -> torch.Tensor:
+        """α for tensor i at step s (exp of the learned value when `positive_lrs`)."""
+        return self.lrs[i, s].exp() if self.config.positive_lrs else self.lrs[i, s]
 
     def _grads(self, params: dict[str, torch.Tensor], batch: Batch, groups: int,
                second: bool) -> tuple[dict[str, torch.Tensor], float]:
