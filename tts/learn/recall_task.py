@@ -39,12 +39,15 @@ class Episode:
         return Batch.from_rows([(s, [-100, -100, -100, *s[3:]]) for s in self.segments()], PAD)
 
     def questions(self) -> Batch:
-        return Batch.from_rows([([BOS, k, ASK, v, EOS], [-100, -100, -100, v, EOS]) for k, v in self.facts], PAD)
+        """`doc ? : k` -> `v`: the segment format with an unknown document id."""
+        return Batch.from_rows([([DOC, ASK, COLON, k, v, EOS], [-100, -100, -100, -100, v, EOS]) for k, v in self.facts],
+                               PAD)
 
     def in_context(self) -> Batch:
         """The baseline: every segment in the prompt, then the question."""
         prefix = [t for s in self.segments() for t in s]
-        return Batch.from_rows([([*prefix, BOS, k, ASK, v], [-100] * (len(prefix) + 3) + [v]) for k, v in self.facts], PAD)
+        return Batch.from_rows([([*prefix, DOC, ASK, COLON, k, v], [-100] * (len(prefix) + 4) + [v])
+                                for k, v in self.facts], PAD)
 
 
 def episode(rng: random.Random, facts: int = 8, fillers: int = 8, shuffle_ids: bool = True) -> Episode:
