@@ -22,10 +22,12 @@ def run(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 
 def test_short_run_saves_and_resumes(tmp_path):
     out = tmp_path / "perk"
-    first = run([TTS, "learn", "perk", "--out", str(out), "--steps", "6", "--pretrain-steps", "10", "--save-every", "3"])
+    first = run([TTS, "learn", "perk", "--out", str(out), "--steps", "6", "--pretrain-steps", "10", "--save-every", "3",
+                 "--eval-every", "3", "--eval-episodes", "2"])
     assert first.returncode == 0, first.stderr[-2000:]
     card = json.loads((out / "card.json").read_text())
     assert card["meta_steps"] == 6 and card["learn_eflops"] > 0 and card["pretrain_steps"] == 10
+    assert card["best_step"] in (3, 6) and (out / "best.pt").exists()
     history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == list(range(1, 7)) and len(history[0]["inner_loss"]) == 4
 

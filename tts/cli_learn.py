@@ -19,10 +19,12 @@ def perk(out: Path = typer.Option(..., help="folder for perk.pt, config.json, ca
          base: Optional[str] = typer.Option(None, help="base model folder (default: a tiny GPT-2 built and pre-trained here)"),
          steps: int = typer.Option(600, help="meta-training steps (episodes per process)"),
          outer_lr: float = typer.Option(3e-4), pretrain_steps: int = typer.Option(600),
-         inner_steps: int = typer.Option(4), unroll_from: int = typer.Option(2), inner_lr: float = typer.Option(1e-2),
-         rank: int = typer.Option(16), weighted: bool = typer.Option(True, help="token-weighted inner loss"),
+         inner_steps: int = typer.Option(4), unroll_from: int = typer.Option(2), inner_lr: float = typer.Option(2e-2),
+         rank: int = typer.Option(16), weighted: bool = typer.Option(False, help="token-weighted inner loss (the reference's)"),
          positive_lrs: bool = typer.Option(True, help="learn log α (positive rates; the reference's are unconstrained)"),
          seed: int = typer.Option(0), save_every: int = typer.Option(200),
+         eval_every: int = typer.Option(100, help="validation accuracy every N steps (0: never); the best is kept"),
+         eval_episodes: int = typer.Option(50),
          resume: bool = typer.Option(False, help="continue from OUT/checkpoint")) -> None:
     """Meta-train PERK: the LoRA initialisation, per-step learning rates and token weights."""
     import logging
@@ -38,7 +40,8 @@ def perk(out: Path = typer.Option(..., help="folder for perk.pt, config.json, ca
         config = PERKConfig(rank=rank, alpha=float(rank), target_modules=targets, inner_steps=inner_steps,
                             unroll_from=unroll_from, inner_lr=inner_lr, weighted=weighted, weight_hidden=32,
                             positive_lrs=positive_lrs)
-        summary = train(TrainSettings(str(out), steps, outer_lr, pretrain_steps, seed, save_every, base, resume), config)
+        summary = train(TrainSettings(str(out), steps, outer_lr, pretrain_steps, seed, save_every, base, resume,
+                                      eval_every, eval_episodes), config)
     except (ValueError, OSError) as exc:
         fail(str(exc))
     typer.echo(f"saved {out}: {summary['steps']} meta-steps on {summary['processes']} process(es), "

@@ -33,6 +33,8 @@ class TrainSettings:
     save_every: int = 200
     base: str | None = None
     resume: bool = False
+    eval_every: int = 100  # validation accuracy every so many steps; the best meta-parameters are kept
+    eval_episodes: int = 50
 
 
 def _params(perk: PERK) -> list[torch.nn.Parameter]:
@@ -106,6 +108,13 @@ def train(settings: TrainSettings, config: PERKConfig) -> dict[str, Any]:
         history.append({"step": step + 1, "outer_loss": float(loss.detach()), "inner_loss": inner})
         if bar is not None:
             bar.update(1)
+        if acc.is_main_process and settings.eval_every and (step + 1) % settings.eval_every == 0:
+            score = validate(perk, settings.eval_episodes)
+            history[-1]["val_accuracy"] = score
+            if score > card.get("best_val_accuracy", -1.0):
+                card.update(best_val_accuracy=score, best_step=step + 1)
+                out.mkdir(parents=True, exist_ok=True)
+                torch.save(perk.state_dict(), out / "best.pt")
         if acc.is_main_process and ((step + 1) % settings.save_every == 0 or step + 1 == settings.steps):
             _save(perk, opt, step + 1, out, config, card, history, learn_eflops)
     if bar is not None:
@@ -120,6 +129,18 @@ def train(settings: TrainSettings, config: PERKConfig) -> dict[str, Any]:
     if acc.is_main_process:
         (out / "train.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def validate(perk: PERK, episodes: int, seed: int = 10_000) -> float:
+    """Answer accuracy on fixed validation episodes (never the benchmark's held-out set)."""
+    from tts.learn import recall_task as task
+
+    total = 0.0
+    for i in range(episodes):
+        ep = task.episode(random.Random(seed + i), shuffle_ids=False)
+        q = ep.questions()
+        total += task.answer_accuracy(perk.answer_logits(perk.encode(ep.context()), q), q)
+    return total / episodes
 
 
 def _history(out: Path, upto: int) -> list[dict]:
@@ -150,8 +171,9 @@ def _save(perk: PERK, opt: Any, step: int, out: Path, config: PERKConfig, card: 
             fh.write(json.dumps(row) + "\n")
 
 
-def load(folder: str | Path) -> PERK:
-    """A trained PERK (for the tiny task base: rebuilt, then every weight loaded from perk.pt)."""
+def load(folder: str | Path, best: bool = True) -> PERK:
+    """A trained PERK (for the tiny task base: rebuilt, then every weight loaded): the meta-parameters
+    with the best validation accuracy when there are some, else the last."""
     from tts.learn import recall_task as task
 
     folder = Path(folder)
@@ -165,5 +187,6 @@ def load(folder: str | Path) -> PERK:
 
         base = AutoModelForCausalLM.from_pretrained(card["base"], attn_implementation="eager")
     perk = PERK(base, PERKConfig(**cfg))
-    perk.load_state_dict(torch.load(folder / "perk.pt", weights_only=False))
+    weights = folder / "best.pt" if best and (folder / "best.pt").exists() else folder / "perk.pt"
+    perk.load_state_dict(torch.load(weights, weights_only=False))
     return perk.eval()
