@@ -4,7 +4,7 @@ with the best validation accuracy, then score 500 held-out episodes (fixed seed)
 (the meta-learned φ0 alone — the leak check, must sit near chance), (b) in-context (facts in the
 prompt, the base as is), (c) PERK. Chance is 1/64.
 
-Usage: python benchmarks/perk_recall.py [--steps 800] [--episodes 500] [--out DIR]
+Usage: python benchmarks/perk_recall.py [--steps 1400] [--episodes 500] [--out DIR]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     from tts.learn.train_perk import TrainSettings, load, train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--steps", type=int, default=1400)
     ap.add_argument("--episodes", type=int, default=500)
     ap.add_argument("--weighted", action="store_true", help="the reference's token-weighted inner loss")
     ap.add_argument("--out", default=None)
