@@ -5,35 +5,8 @@ docstring examples, MBPP's first assert) are what selectors may use."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
-from evals.datasets import DatasetError, read_jsonl
+from evals.datasets import local_or_hub_rows
 from tts.types import Problem
-
-
-def _local(path: str | None, default: str) -> Path | None:
-    if path:
-        return Path(os.path.expanduser(path))
-    root = os.environ.get("TTS_DATA_DIR")
-    return Path(root) / default if root else None
-
-
-def _rows(name: str, path: str | None, default: str, hub: tuple[str, str | None, str]) -> list[dict[str, Any]]:
-    local = _local(path, default)
-    if local is not None and local.exists():
-        return read_jsonl(local)
-    if path:
-        raise DatasetError(f"{name}: dataset file not found: {local}")
-    try:
-        import datasets
-
-        return [dict(r) for r in datasets.load_dataset(hub[0], hub[1], split=hub[2])]
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetError(f"{name}: cannot load {hub[0]} from the hub ({first}); offline, set TTS_DATA_DIR "
-                           "or give dataset.path") from None
 
 
 class HumanEval:
@@ -45,7 +18,7 @@ class HumanEval:
         self.path = path
 
     def load(self) -> list[Problem]:
-        rows = _rows("humaneval", self.path, "humaneval/test.jsonl", ("openai_humaneval", None, "test"))
+        rows = local_or_hub_rows("humaneval", self.path, "humaneval/test.jsonl", ("openai_humaneval", None, "test"))
         return [Problem(str(r.get("id") or r["task_id"]), r["prompt"], None,
                         {"kind": "humaneval", "prompt": r["prompt"], "entry_point": r["entry_point"],
                          "test": r["test"], "reference_solution": r["canonical_solution"]}) for r in rows]
@@ -61,7 +34,7 @@ class MBPP:
         self.path, self.split = path, split
 
     def load(self) -> list[Problem]:
-        rows = _rows("mbpp", self.path, "mbpp_sanitized/all.jsonl", ("google-research-datasets/mbpp", "sanitized",
+        rows = local_or_hub_rows("mbpp", self.path, "mbpp_sanitized/all.jsonl", ("google-research-datasets/mbpp", "sanitized",
                                                                       self.split or "test"))
         out = []
         for r in rows:

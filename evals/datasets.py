@@ -37,6 +37,25 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def local_or_hub_rows(name: str, path: str | None, default: str, hub: tuple[str, str | None, str]) -> list[dict[str, Any]]:
+    """Rows of a benchmark: `path`, else `TTS_DATA_DIR/default` when present, else the hub
+    (`hub` = id, config, split) through `datasets`; one line naming what to do when none works."""
+    root = os.environ.get("TTS_DATA_DIR")
+    local = Path(os.path.expanduser(path)) if path else (Path(root) / default if root else None)
+    if local is not None and local.exists():
+        return read_jsonl(local)
+    if path:
+        raise DatasetError(f"{name}: dataset file not found: {local}")
+    try:
+        import datasets
+
+        return [dict(r) for r in datasets.load_dataset(hub[0], hub[1], split=hub[2])]
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"{name}: cannot load {hub[0]} from the hub ({first}); offline, set TTS_DATA_DIR "
+                           "or give dataset.path") from None
+
+
 class JsonlDataset:
     """Problems from a JSONL file; field names are configurable, ids default to the line index."""
 

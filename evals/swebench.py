@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from evals.datasets import DatasetError, read_jsonl
+from evals.datasets import DatasetError, local_or_hub_rows
 from tts.types import Problem
 
 VARIANTS = {
@@ -57,26 +57,10 @@ class SWEBench:
             raise ValueError(f"swebench variant must be one of {', '.join(VARIANTS)}, got '{variant}'")
         self.variant, self.split, self.path, self.repos_dir, self.instances = variant, split, path, repos_dir, instances
 
-    def _rows(self) -> list[dict[str, Any]]:
-        hub, local = VARIANTS[self.variant]
-        root = os.environ.get("TTS_DATA_DIR")
-        file = Path(os.path.expanduser(self.path)) if self.path else (
-            Path(root) / local.format(split=self.split) if root else None)
-        if file is not None and file.exists():
-            return read_jsonl(file)
-        if self.path:
-            raise DatasetError(f"swebench: dataset file not found: {file}")
-        try:
-            import datasets
-
-            return [dict(r) for r in datasets.load_dataset(hub, split=self.split)]
-        except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DatasetError(f"swebench: cannot load {hub} from the hub ({first}); offline, set TTS_DATA_DIR "
-                               "or give dataset.path") from None
-
     def load(self) -> list[Problem]:
-        problems = [problem_from_row(r, self.repos_dir) for r in self._rows()]
+        hub, local = VARIANTS[self.variant]
+        rows = local_or_hub_rows("swebench", self.path, local.format(split=self.split), (hub, None, self.split))
+        problems = [problem_from_row(r, self.repos_dir) for r in rows]
         if self.instances:
             by_id = {p.id: p for p in problems}
             missing = [i for i in self.instances if i not in by_id]

@@ -143,9 +143,14 @@ def parse_results(stdout: str, count: int) -> list[bool]:
     return [False] * count
 
 
+def python_blocks(text: str) -> list[str]:
+    """The bodies of a text's fenced code blocks tagged python (or untagged)."""
+    return re.findall(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", text, re.S)
+
+
 def extract_code(text: str) -> str | None:
     """The code in a model's answer: its fenced blocks joined (python-tagged first), else the raw text."""
-    blocks = re.findall(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", text, re.S)
+    blocks = python_blocks(text)
     if blocks:
         with_def = [b for b in blocks if re.search(r"^\s*(def|class|import|from)\s", b, re.M)]
         return "\n\n".join(with_def or blocks).rstrip() + "\n"

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence
 
+from verifiers.code_tests import python_blocks
+
 
 @dataclass
 class Scored:
@@ -195,7 +197,7 @@ class SelectionLoop:
 
 
 def _parse_turn(reply: str, count: int) -> tuple[str | None, int | None]:
-    blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", reply, re.S)
+    blocks = python_blocks(reply)
     choices = re.findall(r"<choice>\s*(\d+)\s*</choice>", reply)
     script = blocks[0] if len(blocks) == 1 else None
     choice = int(choices[0]) if len(choices) == 1 and 0 <= int(choices[0]) < count else None

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from tts.types import Candidate, Problem
 from verifiers.base import Selector
+from verifiers.code_tests import python_blocks
 from verifiers.sandbox import sandbox_from
 from verifiers.swebench import Workspace, pytest_ids
 
@@ -47,9 +47,6 @@ class Regression(Selector):
                 if r.get("applied") else 0.0
         return [rate.get(c.answer, 0.0) if c.answer else 0.0 for c in candidates]
 
-    async def close(self) -> None:
-        self.workspace.trees.close()
-
 
 class TestGen(Selector):
     name = "swe_testgen"
@@ -70,7 +67,7 @@ class TestGen(Selector):
         gen = await role.generate(role.render([{"role": "user", "content": ask}]),
                                   role.sampling(n=self.samples, max_tokens=self.max_tokens,
                                                 temperature=self.temperature), call="swe_testgen")
-        found = [re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", c.text, re.S) for c in gen.completions]
+        found = [python_blocks(c.text) for c in gen.completions]
         return [blocks[0] for blocks in found if blocks]
 
     async def exit_codes(self, problem: Problem, patches: list[str], scripts: list[str]) -> list[list[int | None]]:
@@ -92,6 +89,3 @@ class TestGen(Selector):
             c.meta["testgen"] = {"scripts": len(scripts), "votes": votes, "exit_codes": codes}
             out.append(votes / len(scripts))
         return out
-
-    async def close(self) -> None:
-        self.workspace.trees.close()

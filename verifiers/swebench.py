@@ -6,6 +6,7 @@ predictions file the harness reads."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import shutil
@@ -13,7 +14,7 @@ import subprocess
 import tarfile
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +110,26 @@ class Trees:
         shutil.rmtree(self.cache, ignore_errors=True)
 
 
+_SHARED: Trees | None = None
+
+
+def shared_trees() -> Trees:
+    """The process's tree cache: the generator, the signal selectors and the grader all read the same
+    extracted trees (each instance's tree is archived once), removed when the process exits."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = Trees()
+        atexit.register(_SHARED.close)
+    return _SHARED
+
+
 class Workspace:
     """Runs patches, tests and test scripts of one instance's tree in the sandbox."""
 
     def __init__(self, sandbox: Sandbox | None = None, trees: Trees | None = None, timeout: float = 600.0,
                  max_output: int = 20000) -> None:
         self.sandbox = sandbox or Sandbox()
-        self.trees = trees or Trees()
+        self.trees = trees or shared_trees()
         self.timeout, self.max_output = timeout, max_output
 
     async def run(self, problem: Problem, patches: list[str], tests: list[str] | None = None,
@@ -128,8 +142,7 @@ class Workspace:
         files.update({"swe_job.json": json.dumps(job), "swe_runner.py": RUNNER})
         if script:
             files["swe_script.py"] = script
-        limits = self.sandbox.limits.__class__(**{**self.sandbox.limits.__dict__,
-                                                  "wall_seconds": self.timeout + 30, "cpu_seconds": int(self.timeout)})
+        limits = replace(self.sandbox.limits, wall_seconds=self.timeout + 30, cpu_seconds=int(self.timeout))
         res = await self.sandbox.run(["python", "-B", "swe_runner.py"], files, tree=tree, limits=limits)
         for line in reversed(res.stdout.splitlines()):
             if line.startswith(MARK):
@@ -215,10 +228,6 @@ class SWEBenchGrader(Grader):
         results = await asyncio.gather(*(self.runtime.verify(problem, a) for a in unique))
         resolved = {a: r["resolved"] for a, r in zip(unique, results)}
         return [1.0 if a and resolved.get(a) else 0.0 for a in answers]
-
-    async def close(self) -> None:
-        self.workspace.trees.close()
-
 
 def prediction(instance_id: str, patch: str | None, model: str) -> dict[str, Any]:
     """One line of a predictions file in the harness's format."""

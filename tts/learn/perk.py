@@ -123,9 +123,8 @@ class PERK(nn.Module):
         """Token-weighted causal LM loss over the segments (the weight of the loss predicting x_{t+1}
         comes from the hidden state at t+1); the mean divides by every position, as the reference."""
         out = self._run(params, batch, hidden=self.config.weighted)
-        logits, labels = out.logits[:, :-1], batch.labels[:, 1:]
-        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).to(torch.promote_types(logits.dtype, torch.float32)),
-                             labels.reshape(-1), ignore_index=-100, reduction="none").view_as(labels)
+        labels = batch.labels[:, 1:]
+        ce = _next_token_ce(out.logits, batch.labels, "none").view_as(labels)
         if not self.config.weighted:
             return ce.sum() / (labels != -100).sum().clamp_min(1)
         w = self.weights(out.hidden_states[-1][:, 1:].to(self.weights.net[0].weight.dtype))
@@ -133,10 +132,7 @@ class PERK(nn.Module):
 
     def outer_loss(self, params: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
         """Cross-entropy of the answer tokens given the query prompt (no context in it)."""
-        logits = self._run(params, batch).logits[:, :-1]
-        labels = batch.labels[:, 1:]
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).to(torch.promote_types(logits.dtype, torch.float32)),
-                               labels.reshape(-1), ignore_index=-100)
+        return _next_token_ce(self._run(params, batch).logits, batch.labels, "mean")
 
     # -- the inner loop ------------------------------------------------------------------------
     def adapt(self, batch: Batch, differentiable: bool = True, groups: int = 1,
@@ -217,6 +213,13 @@ class PERK(nn.Module):
             finally:
                 for n, t in saved.items():
                     live[n].copy_(t)
+
+
+def _next_token_ce(logits: torch.Tensor, labels: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Cross-entropy of each next token (−100 labels ignored), in at least float32."""
+    logits = logits[:, :-1]
+    logits = logits.reshape(-1, logits.shape[-1]).to(torch.promote_types(logits.dtype, torch.float32))
+    return F.cross_entropy(logits, labels[:, 1:].reshape(-1), ignore_index=-100, reduction=reduction)
 
 
 __all__ = ["Batch", "PERK", "PERKConfig", "TokenWeights"]

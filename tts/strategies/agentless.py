@@ -107,14 +107,12 @@ class Agentless(Generator):
         self.role, self.files, self.max_file_chars = role, files, max_file_chars
         self.include_tests, self.template = include_tests, template
         self.planted = json.loads(Path(planted).expanduser().read_text()) if planted else {}
-        self._trees = None
 
-    def trees(self) -> Any:
-        if self._trees is None:
-            from verifiers.swebench import Trees
+    @staticmethod
+    def trees() -> Any:
+        from verifiers.swebench import shared_trees
 
-            self._trees = Trees()
-        return self._trees
+        return shared_trees()
 
     def localise(self, problem: Problem) -> dict[str, str]:
         """The top files for the issue, path -> text."""
@@ -129,14 +127,12 @@ class Agentless(Generator):
         return {p: docs[p] for p in ranked}
 
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
-        from verifiers.swebench import Trees
-
         files = await asyncio.to_thread(self.localise, problem)
         shown = "\n\n".join(f"--- {p}\n{t[: self.max_file_chars]}" for p, t in files.items())
         role = ctx.role(self.role)
         ask = self.template.format(repo=problem.meta.get("repo", ""), issue=problem.problem, files=shown)
         gen = await role.generate(role.render([{"role": "user", "content": ask}]), role.sampling(n=n))
-        trees: Trees = self.trees()
+        trees = self.trees()
         out = []
         for i, comp in enumerate(gen.completions):
             edits = parse_edits(comp.text)

@@ -12,8 +12,6 @@ leaves that signal empty, i.e. tied)."""
 from __future__ import annotations
 
 import random
-from typing import Any
-
 from tts.context import StrategyContext
 from tts.strategies.aggregators import PureAggregator
 from tts.types import Answer, Candidate, Problem
@@ -81,7 +79,3 @@ class TestVote(PureAggregator):
 
         return await run_selection_loop(self, problem, self.ranked(candidates), ctx, answer)
 
-
-def signals_of(c: Candidate, names: dict[str, Any]) -> Scored:
-    """The signals an aggregator reads from a candidate (for reports and tests)."""
-    return _signals(c, {"ef": None, "regression": None, "testgen": None, "votes": None, **names})

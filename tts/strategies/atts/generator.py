@@ -16,10 +16,10 @@ import asyncio
 import logging
 import time
 
-from tts.context import StrategyContext
+from tts.context import StrategyContext, logprob_stats
 from tts.strategies.atts.conformal import MODES, ConformalCalibrator, alpha_for_budget
 from tts.strategies.atts.runner import SampleState, Turns, TurnSettings
-from tts.strategies.atts.transcript import StepScorer, Transcript, same_vocab, strip_eos
+from tts.strategies.atts.transcript import StepScorer, Transcript, strip_eos
 from tts.strategies.base import Generator
 from tts.types import Candidate, Problem
 
@@ -75,18 +75,16 @@ class ATTS(Generator):
         """Stage 0: `count` draft first steps (the test steps' own sampling), scored by the target."""
         draft, target = turns.draft, turns.target
         gen = await draft.generate(draft.prompt(), turns.draft_sampling(count), call="atts/calibrate")
-        shared = same_vocab(draft.tokenizer, target.tokenizer)
         prompt = target.prompt()
         steps = [strip_eos(c.token_ids, turns.eos["draft"])[0] for c in gen.completions]
-        ids = [s if shared else target.encode(c.text) for s, c in zip(steps, gen.completions)]
+        ids = [s if turns.shared else target.encode(c.text) for s, c in zip(steps, gen.completions)]
         scorer = StepScorer(target)
         return list(await asyncio.gather(*(scorer.score(prompt, x) for x in ids)))
 
     def _transcript(self, turns: Turns) -> Transcript:
         draft, target = turns.draft, turns.target
         return Transcript({"draft": draft.prompt(), "target": target.prompt()},
-                          {"draft": draft.encode, "target": target.encode},
-                          same_vocab(draft.tokenizer, target.tokenizer))
+                          {"draft": draft.encode, "target": target.encode}, turns.shared)
 
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
         t0 = time.perf_counter()
@@ -108,8 +106,6 @@ class ATTS(Generator):
         return [self._candidate(ctx, st, info) for st in states]
 
     def _candidate(self, ctx: StrategyContext, st: SampleState, info: dict) -> Candidate:
-        from tts.context import logprob_stats
-
         text = st.transcript.text()
         steps = st.transcript.steps
         meta = {**info, "steps": [s.to_dict() for s in steps], "turns": st.turns,

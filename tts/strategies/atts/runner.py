@@ -14,7 +14,7 @@ from tts.budget import BudgetExhausted
 from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.atts.conformal import ConformalCalibrator
-from tts.strategies.atts.transcript import Step, StepScorer, Transcript, eos_ids, strip_eos
+from tts.strategies.atts.transcript import Step, StepScorer, Transcript, eos_ids, same_vocab, strip_eos
 from tts.types import Completion
 
 
@@ -68,6 +68,7 @@ class Turns:
         self.draft, self.target = ctx.role(draft), ctx.role(target)
         self.scorer = StepScorer(self.target)
         self.eos = {"draft": eos_ids(self.draft.tokenizer), "target": eos_ids(self.target.tokenizer)}
+        self.shared = same_vocab(self.draft.tokenizer, self.target.tokenizer)  # ids need no re-encoding
         self.qid = ctx.problem.id
 
     def now(self) -> float:
