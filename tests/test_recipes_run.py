@@ -72,8 +72,10 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
 
 
 # toy-arise: test_measure_cli; toy-atts: test_atts (its roles are already the toy models);
-# swebench-lite: test_swebench (it needs a repository on disk)
-SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts", "swebench-lite")]
+# swebench-lite: test_swebench (it needs a repository on disk); kv-recall-perk: test_perk_generator;
+# toy-reroute: test_reroute (its packaged MoE is the point)
+SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts", "swebench-lite", "kv-recall-perk",
+                                           "toy-reroute")]
 
 
 @needs_data

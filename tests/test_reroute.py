@@ -214,3 +214,21 @@ async def test_reroute_generator_leases_the_model_and_ledgers_learning(tmp_path)
         assert all(e.eflops > 0 for e in ledger.entries)
     finally:
         await backend.close()
+
+
+async def test_toy_reroute_recipe_runs_on_the_packaged_moe(tmp_path):
+    """recipes/toy-reroute.yaml as a new user runs it: toy:moe is an OLMoE whose routers are found, every
+    problem answers, and each one's ledger holds its learning steps beside its generation."""
+    from pathlib import Path
+
+    from tts.records import read_records
+    from tts.runner import run_recipe
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "toy-reroute.yaml"
+    summary = await run_recipe(recipe, ["dataset.count=3"], tmp_path / "run")
+    assert summary["ok"] == 3, summary
+    for record in read_records(tmp_path / "run"):
+        (cand,) = record["candidates"]
+        assert len(cand["meta"]["layers"]) == 2 and cand["meta"]["learn_steps"] >= 5
+        assert cand["meta"]["reopt_at"], cand["meta"]  # refitted every 8 tokens on the way
+        assert record["cost"]["policy"]["calls"] == 2  # one learn entry (all its optimiser steps) + generation

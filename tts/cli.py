@@ -130,7 +130,7 @@ app.add_typer(toy_app, name="toy")
 
 @toy_app.command("train")
 def toy_train(out: Path = typer.Option(..., help="folder for the trained model"),
-              size: str = typer.Option("default", help="default (quickstart) or small (a weaker draft)"),
+              size: str = typer.Option("default", help="default (quickstart), small (a weaker draft) or moe (8 experts, for reroute)"),
               steps: Optional[int] = typer.Option(None, help="training steps (fixed count, not wall time; "
                                                   "default: what the packaged model of that size used)"),
               seed: int = typer.Option(0), batch: int = typer.Option(64),

@@ -22,6 +22,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "atts": "tts.strategies.atts:ATTS",
         "agentless": "tts.strategies.agentless:Agentless",
         "reroute": "tts.strategies.reroute:Reroute",
+        "perk": "tts.strategies.perk:PerkGenerator",
     },
     "aggregators": {
         "majority": "tts.strategies.aggregators:Majority",
@@ -83,6 +84,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "gsm8k": "evals.benchmarks:load_gsm8k",
         "humaneval": "evals.code:HumanEval",
         "mbpp": "evals.code:MBPP",
+        "kv_recall": "evals.recall:KVRecall",
         "swebench_lite": "evals.swebench:SWEBenchLite",
         "swebench_verified": "evals.swebench:SWEBenchVerified",
     },

@@ -21,6 +21,10 @@ VALUES = list(range(86, 150))
 FILLER = list(range(150, 182))
 VOCAB = 182
 CHANCE = 1 / len(VALUES)
+# token strings, so the task reads as text: `doc d3 : k12 v40 <eos>`, question `doc ? : k12`
+NAMES = (["<pad>", "<bos>", "<eos>", "doc", ":", "?"] + [f"d{i}" for i in range(len(DOC_IDS))]
+         + [f"k{i}" for i in range(len(KEYS))] + [f"v{i}" for i in range(len(VALUES))]
+         + [f"f{i}" for i in range(len(FILLER))])
 
 
 @dataclass
@@ -48,6 +52,24 @@ class Episode:
         prefix = [t for s in self.segments() for t in s]
         return Batch.from_rows([([*prefix, DOC, ASK, COLON, k, v], [-100] * (len(prefix) + 4) + [v])
                                 for k, v in self.facts], PAD)
+
+
+def tokenizer(out=None):
+    """A word-level tokenizer whose ids are the task's ids (saved to `out` when given)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(vocab={name: i for i, name in enumerate(NAMES)}, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
+                                   unk_token="<pad>")
+    if out is not None:
+        fast.save_pretrained(out)
+    return fast
+
+
+def text(ids: list[int]) -> str:
+    return " ".join(NAMES[i] for i in ids)
 
 
 def episode(rng: random.Random, facts: int = 8, fillers: int = 8, shuffle_ids: bool = True) -> Episode:

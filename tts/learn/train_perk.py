@@ -50,7 +50,9 @@ def _all_reduce(acc: Any, params: list[torch.nn.Parameter]) -> None:
         p.grad = acc.reduce(grad.contiguous(), reduction="mean")
 
 
-def build(settings: TrainSettings, config: PERKConfig) -> tuple[PERK, dict[str, Any]]:
+def build(settings: TrainSettings, config: PERKConfig, main: bool = True) -> tuple[PERK, dict[str, Any]]:
+    """The PERK around its base; a base built here is saved (with the task's tokenizer) as `OUT/base`,
+    a model folder that backends load (the `perk` generator's answering role)."""
     from tts.learn import recall_task as task
 
     card: dict[str, Any] = {"task": "kv_recall"}
@@ -64,6 +66,9 @@ def build(settings: TrainSettings, config: PERKConfig) -> tuple[PERK, dict[str, 
         losses = task.pretrain_base(base, settings.pretrain_steps, seed=settings.seed)
         card.update(base="tiny-gpt2 (built here)", pretrain_steps=settings.pretrain_steps,
                     pretrain_final_loss=losses[-1] if losses else None)
+        if main:
+            base.save_pretrained(Path(settings.out) / "base")
+            task.tokenizer(Path(settings.out) / "base")
     return PERK(base, config), card
 
 
@@ -79,7 +84,7 @@ def train(settings: TrainSettings, config: PERKConfig) -> dict[str, Any]:
     acc = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(settings.seed)  # the same base and φ0 on every process
     out = Path(settings.out)
-    perk, card = build(settings, config)
+    perk, card = build(settings, config, acc.is_main_process)
     opt = torch.optim.AdamW(_params(perk), lr=settings.outer_lr, betas=(0.9, 0.95), weight_decay=0.0)
     start = 0
     ckpt = out / "checkpoint"
@@ -171,22 +176,21 @@ def _save(perk: PERK, opt: Any, step: int, out: Path, config: PERKConfig, card: 
             fh.write(json.dumps(row) + "\n")
 
 
-def load(folder: str | Path, best: bool = True) -> PERK:
-    """A trained PERK (for the tiny task base: rebuilt, then every weight loaded): the meta-parameters
-    with the best validation accuracy when there are some, else the last."""
-    from tts.learn import recall_task as task
+def load(folder: str | Path, best: bool = True, device: str = "cpu") -> PERK:
+    """A trained PERK: the base (`OUT/base` when built here, else the folder it was trained on), then
+    the meta-parameters with the best validation accuracy when there are some, else the last."""
+    from transformers import AutoModelForCausalLM
 
     folder = Path(folder)
+    if not (folder / "config.json").exists() or not (folder / "perk.pt").exists():
+        raise FileNotFoundError(f"{folder} is not a PERK checkpoint (no config.json and perk.pt; make one with "
+                                f"`tts learn perk --out {folder}`)")
     cfg = json.loads((folder / "config.json").read_text())
     cfg["target_modules"], cfg["betas"] = tuple(cfg["target_modules"]), tuple(cfg["betas"])
     card = json.loads((folder / "card.json").read_text())
-    if card.get("base", "").startswith("tiny-gpt2"):
-        base = task.tiny_gpt2(0)
-    else:
-        from transformers import AutoModelForCausalLM
-
-        base = AutoModelForCausalLM.from_pretrained(card["base"], attn_implementation="eager")
+    source = folder / "base" if (folder / "base").exists() else card["base"]
+    base = AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager")
     perk = PERK(base, PERKConfig(**cfg))
     weights = folder / "best.pt" if best and (folder / "best.pt").exists() else folder / "perk.pt"
-    perk.load_state_dict(torch.load(weights, weights_only=False))
-    return perk.eval()
+    perk.load_state_dict(torch.load(weights, weights_only=False, map_location="cpu"))
+    return perk.to(device).eval()

@@ -21,12 +21,29 @@ class ToySize:
     hidden: int
     heads: int
     mlp: int
+    experts: int = 0  # > 0: an OLMoE-style mixture of experts (top-2), for test-time rerouting
 
 
-# "default" is the quickstart model; "small" makes a clearly weaker draft for ATTS.
-SIZES = {"default": ToySize(4, 128, 4, 512), "small": ToySize(2, 64, 2, 256)}  # head_dim 32: vLLM CPU needs >= 32
-# Steps the packaged `toy:default` / `toy:small` were trained with (small: ~30% single-sample accuracy).
-PACKAGED_STEPS = {"default": 1000, "small": 1800}
+# "default" is the quickstart model; "small" makes a clearly weaker draft for ATTS; "moe" is the
+# mixture-of-experts model the `reroute` generator runs on, on CPU.
+SIZES = {"default": ToySize(4, 128, 4, 512), "small": ToySize(2, 64, 2, 256),  # head_dim 32: vLLM CPU needs >= 32
+         "moe": ToySize(4, 128, 4, 128, experts=8)}
+# Steps the packaged toy models were trained with (small: ~30% single-sample accuracy).
+PACKAGED_STEPS = {"default": 1000, "small": 1800, "moe": 1000}
+
+
+def _config(shape: ToySize, tok):
+    """A Llama config, or an OLMoE one (8 experts, top-2) for MoE sizes."""
+    from transformers import LlamaConfig, OlmoeConfig
+
+    common = dict(vocab_size=len(tok), hidden_size=shape.hidden, intermediate_size=shape.mlp,
+                  num_hidden_layers=shape.layers, num_attention_heads=shape.heads, num_key_value_heads=shape.heads,
+                  max_position_embeddings=128, tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
+                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    if shape.experts:
+        return OlmoeConfig(**common, num_experts=shape.experts, num_experts_per_tok=2, router_aux_loss_coef=0.01,
+                           output_router_logits=False)
+    return LlamaConfig(**common)
 
 
 def _batch(tok, rng: random.Random, size: int, n_ops: int, held_out: set[str]):
@@ -56,7 +73,7 @@ def train(out: str | Path, size: str = "default", steps: int = 1000, batch: int 
           seed: int = 0, n_ops: int = 2, log_every: int = 100) -> dict:
     """Train a toy model and save it (HF format, with tokenizer and a training card) in `out`."""
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, GenerationConfig
 
     from tts.toy.tokenizer import build_tokenizer
 
@@ -67,12 +84,7 @@ def train(out: str | Path, size: str = "default", steps: int = 1000, batch: int 
     rng = random.Random(seed)
     tok = build_tokenizer()
     shape = SIZES[size]
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=shape.hidden, intermediate_size=shape.mlp,
-                         num_hidden_layers=shape.layers, num_attention_heads=shape.heads,
-                         num_key_value_heads=shape.heads, max_position_embeddings=128,
-                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model = LlamaForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(_config(shape, tok))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
