@@ -23,6 +23,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "agentless": "tts.strategies.agentless:Agentless",
         "reroute": "tts.strategies.reroute:Reroute",
         "perk": "tts.strategies.perk:PerkGenerator",
+        "state_tuning": "tts.strategies.state_tuning:StateTuning",
     },
     "aggregators": {
         "majority": "tts.strategies.aggregators:Majority",
@@ -85,6 +86,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "humaneval": "evals.code:HumanEval",
         "mbpp": "evals.code:MBPP",
         "kv_recall": "evals.recall:KVRecall",
+        "lact_recall": "evals.learning_tasks:LaCTRecall",
+        "hidden_rule": "evals.learning_tasks:HiddenRule",
         "swebench_lite": "evals.swebench:SWEBenchLite",
         "swebench_verified": "evals.swebench:SWEBenchVerified",
     },

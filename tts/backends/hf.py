@@ -75,6 +75,9 @@ class HFBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from tts.learn.models import register
+
+        register()  # tts's own model types (LaCT, RWKV-7)
         self.model_path, self.gguf_file = resolve_model(self.model_path, self.gguf_file)
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         if self.gguf_file:
@@ -97,6 +100,7 @@ class HFBackend(Backend):
 
     def _finish_load(self) -> None:
         from tts.backends.hf_decode import Decoder
+        from tts.backends.hf_recurrent import RecurrentDecoder
 
         tok, model = self._tokenizer, self._model
         eos = model.generation_config.eos_token_id if model.generation_config else None
@@ -106,7 +110,7 @@ class HFBackend(Backend):
         self._eos = frozenset(eos_ids)
         pad = tok.pad_token_id if tok.pad_token_id is not None else (min(eos_ids) if eos_ids else 0)
         keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
-        self._decoder = Decoder(model, tok, pad, keeps)
+        self._decoder = (RecurrentDecoder if getattr(model, "tts_recurrent", False) else Decoder)(model, tok, pad, keeps)
         params = sum(p.numel() for p in model.parameters())
         self._shape = ModelShape.from_hf_config(model.config, params=params)
         self._thread = threading.Thread(target=self._worker, name=f"tts-hf-{id(self):x}", daemon=True)

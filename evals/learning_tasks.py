@@ -1,0 +1,54 @@
+"""Text datasets for the test-time-learning toys, so their methods run from recipes:
+
+- `lact_recall`: 32 key→value pairs (`k12 v40 ...`, one 64-token chunk) then one asked key; answer its
+  value. Most asked pairs lie outside a 32-token attention window (tts.learn.lact.recall).
+- `hidden_rule`: `| s5` → `t9` under a fixed secret permutation (tts.learn.rwkv7.pattern); every
+  problem carries the same `examples` (table-free sequences of the rule) for `state_tuning`, and the
+  table itself in `meta["table"]` (the in-prefix reference)."""
+
+from __future__ import annotations
+
+import random
+
+from tts.types import Problem
+
+
+class LaCTRecall:
+    name = "lact_recall"
+
+    def __init__(self, count: int = 200, seed: int = 20261127, pairs: int = 32) -> None:
+        if count < 1 or not 1 <= pairs <= 64:
+            raise ValueError("lact_recall needs count >= 1 and 1 <= pairs <= 64")
+        self.count, self.seed, self.pairs = count, seed, pairs
+
+    def load(self) -> list[Problem]:
+        from tts.learn.lact import recall
+
+        rng, out = random.Random(self.seed), []
+        for i in range(self.count):
+            keys = rng.sample(range(recall.KEYS), self.pairs)
+            values = [rng.randrange(recall.VALUES) for _ in keys]
+            j = rng.randrange(self.pairs)
+            text = " ".join(f"k{k} v{v}" for k, v in zip(keys, values)) + f" k{keys[j]}"
+            out.append(Problem(f"recall-{i}", text, f"v{values[j]}",
+                               {"kind": "lact_recall", "distance": 2 * (self.pairs - j)}))
+        return out
+
+
+class HiddenRule:
+    name = "hidden_rule"
+
+    def __init__(self, rule_seed: int = 1234, examples: int = 8, seed: int = 0) -> None:
+        if examples < 1:
+            raise ValueError("hidden_rule needs examples >= 1")
+        self.rule_seed, self.examples, self.seed = rule_seed, examples, seed
+
+    def load(self) -> list[Problem]:
+        from tts.learn.rwkv7 import pattern
+
+        perm, rng = pattern.secret(self.rule_seed), random.Random(self.seed)
+        demos = [" ".join(pattern.NAMES[t] for t in pattern.rows(rng, 1, 16, perm, table=False).input_ids[0].tolist())
+                 for _ in range(self.examples)]
+        table = " ".join(f"s{x} t{perm[x]}" for x in range(pattern.SYMBOLS))
+        return [Problem(f"rule-{x}", f"| s{x}", f"t{perm[x]}", {"kind": "hidden_rule", "examples": demos, "table": table})
+                for x in range(pattern.SYMBOLS)]

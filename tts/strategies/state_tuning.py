@@ -1,0 +1,105 @@
+"""`state_tuning`: answer from a tuned RWKV-7 initial state (tts.learn.rwkv7.state_tuning; spec
+rwkv7-state-tuning.md). Per problem, the examples to tune on are the problem's own
+(`problem.meta["examples"]`: texts whose every token is learned) or, when the problem has none, the
+recipe's `examples:` list (a task's training split); the state is tuned from zeros — or from the best
+state of a `library:` folder, picked by loss on those examples (`steps: 0` uses it as is) — then the
+prompt is decoded from it. States are cached per example set; the model is leased (weights frozen,
+but the forward runs outside the backend's worker). Tuning is charged as a `learn` ledger entry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tts.context import StrategyContext, logprob_stats
+from tts.cost.model import Usage
+from tts.strategies.base import Generator
+from tts.types import Candidate, CapabilityError, Problem
+
+
+class StateTuning(Generator):
+    name = "state_tuning"
+    iid = True
+
+    def __init__(self, role: str = "policy", steps: int = 100, lr: float = 1.0, lr_final: float = 1e-2,
+                 examples: list[str] | None = None, library: str | None = None, save_to: str | None = None) -> None:
+        from tts.learn.rwkv7.state_tuning import TuneSettings
+
+        if steps < 0 or lr <= 0 or lr_final <= 0:
+            raise ValueError("state_tuning needs steps >= 0 and positive learning rates")
+        if steps == 0 and not library:
+            raise ValueError("state_tuning with steps: 0 needs a library: of tuned states to pick from")
+        self.role, self.examples, self.library, self.save_to = role, list(examples or []), library, save_to
+        self.settings = TuneSettings(steps=steps, lr=lr, lr_final=lr_final, warmup=min(10, max(steps // 10, 1)))
+        self._states: dict[tuple, Any] = {}
+
+    def _rows(self, problem: Problem, role: Any) -> list[tuple[Any, Any]]:
+        import torch
+
+        texts = problem.meta.get("examples") or self.examples
+        if not texts:
+            raise ValueError(f"state_tuning: problem {problem.id} has no meta['examples'] and the recipe gives none")
+        out = []
+        for text in texts:
+            ids = torch.tensor([role.encode(text)])
+            out.append((ids, ids.clone()))
+        return out
+
+    def _tune(self, model: Any, rows: list, key: tuple) -> tuple[Any, dict]:
+        from tts.learn.rwkv7.state_tuning import StateBank, StateTuner
+
+        info: dict[str, Any] = {}
+        init = None
+        if self.library:
+            name, init, losses = StateBank(self.library).pick(model, rows)
+            info.update(library_pick=name, library_losses=losses)
+        tuner = StateTuner(model, init)
+        if self.settings.steps:
+            losses = tuner.fit(rows, self.settings)
+            info.update(first_loss=losses[0], final_loss=losses[-1])
+        if self.save_to:
+            from tts.learn.rwkv7.state_tuning import StateBank
+
+            info["saved"] = str(StateBank(self.save_to).add(f"s{abs(hash(key)) % 10**10}", tuner,
+                                                              final_loss=info.get("final_loss")))
+        return tuner, info
+
+    async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
+        from tts.learn.rwkv7.state_tuning import decode
+
+        role = ctx.role(self.role)
+        backend = role.backend
+        if not backend.capabilities.gradients or not hasattr(backend, "lease"):
+            raise CapabilityError(f"state_tuning needs the hf backend (gradients); role '{self.role}' uses '{backend.name}'")
+        rows = self._rows(problem, role)
+        key = tuple(tuple(r[0][0].tolist()) for r in rows)
+        prompt, sampling = role.prompt(), role.sampling()
+        eos = set(getattr(backend, "_eos", ()) or {role.tokenizer.eos_token_id})
+        out = []
+        async with backend.lease() as model:
+            if not hasattr(model.config, "head_size") or not getattr(model, "tts_recurrent", False):
+                raise CapabilityError(f"state_tuning needs an RWKV-7 model (tts_rwkv7); got {type(model).__name__}")
+            if key not in self._states:
+                t0 = time.perf_counter()
+                self._states[key] = await asyncio.to_thread(self._tune, model, rows, key)
+                tokens = sum(r[0].shape[1] for r in rows)
+                steps = self.settings.steps
+                role.account(Usage("learn", tokens * max(steps, 1) // max(len(rows), 1), n=max(steps, 1)),
+                             time.perf_counter() - t0)
+            tuner, info = self._states[key]
+            for i in range(n):
+                seed = ctx.seed(f"{self.role}:state") + i
+                t0 = time.perf_counter()
+                ids, logprobs = await asyncio.to_thread(decode, model, tuner.state(1), prompt, sampling.max_tokens,
+                                                        sampling.temperature, seed, eos)
+                role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
+                text = role.decode(ids)
+                out.append(Candidate(problem.id, i, self.role, seed, ids, text, answer=ctx.extract(text),
+                                     logprob_stats=logprob_stats(logprobs), logprobs=logprobs,
+                                     finish_reason="stop" if ids and ids[-1] in eos else "length",
+                                     prompt_tokens=len(prompt), completion_tokens=len(ids), meta=dict(info)))
+        return out
+
+
+__all__ = ["StateTuning"]
