@@ -1,7 +1,8 @@
 """Text datasets for the test-time-learning toys, so their methods run from recipes:
 
 - `lact_recall`: 32 key→value pairs (`k12 v40 ...`, one 64-token chunk) then one asked key; answer its
-  value. Most asked pairs lie outside a 32-token attention window (tts.learn.lact.recall).
+  value. Only pairs farther back than `window` tokens are asked (default 32, the packaged models'
+  attention window), so attention alone cannot answer (tts.learn.lact.recall).
 - `hidden_rule`: `| s5` → `t9` under a fixed secret permutation (tts.learn.rwkv7.pattern); every
   problem carries the same `examples` (table-free sequences of the rule) for `state_tuning`, and the
   table itself in `meta["table"]` (the in-prefix reference)."""
@@ -16,10 +17,10 @@ from tts.types import Problem
 class LaCTRecall:
     name = "lact_recall"
 
-    def __init__(self, count: int = 200, seed: int = 20261127, pairs: int = 32) -> None:
-        if count < 1 or not 1 <= pairs <= 64:
-            raise ValueError("lact_recall needs count >= 1 and 1 <= pairs <= 64")
-        self.count, self.seed, self.pairs = count, seed, pairs
+    def __init__(self, count: int = 200, seed: int = 20261127, pairs: int = 32, window: int = 32) -> None:
+        if count < 1 or not 1 <= pairs <= 64 or not 0 <= window < 2 * pairs:
+            raise ValueError("lact_recall needs count >= 1, 1 <= pairs <= 64 and 0 <= window < 2 * pairs")
+        self.count, self.seed, self.pairs, self.window = count, seed, pairs, window
 
     def load(self) -> list[Problem]:
         from tts.learn.lact import recall
@@ -28,7 +29,7 @@ class LaCTRecall:
         for i in range(self.count):
             keys = rng.sample(range(recall.KEYS), self.pairs)
             values = [rng.randrange(recall.VALUES) for _ in keys]
-            j = rng.randrange(self.pairs)
+            j = rng.randrange(self.pairs - self.window // 2)  # its key is more than `window` tokens back
             text = " ".join(f"k{k} v{v}" for k, v in zip(keys, values)) + f" k{keys[j]}"
             out.append(Problem(f"recall-{i}", text, f"v{values[j]}",
                                {"kind": "lact_recall", "distance": 2 * (self.pairs - j)}))

@@ -73,9 +73,9 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
 
 # toy-arise: test_measure_cli; toy-atts: test_atts (its roles are already the toy models);
 # swebench-lite: test_swebench (it needs a repository on disk); kv-recall-perk: test_perk_generator;
-# toy-reroute: test_reroute (its packaged MoE is the point)
+# toy-reroute: test_reroute; toy-lact-recall: test_lact; toy-state-tuning: test_rwkv7 (their packaged models are the point)
 SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts", "swebench-lite", "kv-recall-perk",
-                                           "toy-reroute")]
+                                           "toy-reroute", "toy-lact-recall", "toy-state-tuning")]
 
 
 @needs_data

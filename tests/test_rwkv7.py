@@ -141,30 +141,73 @@ async def test_generates_through_the_hf_backend(tmp_path):
         await backend.close()
 
 
-def test_state_tuning_moves_only_the_state_and_the_bank_picks_the_right_one(tmp_path):
-    """On a random frozen model (the spec's quick variant): tuning S0 on table-free sequences of a hidden
-    permutation cuts the loss well below the zero state's; weights never change; a bank holding the
-    states of two different rules picks the matching one."""
-    from tts.learn.rwkv7 import pattern
-    from tts.learn.rwkv7.state_tuning import StateBank, StateTuner, TuneSettings
+def _packaged():
+    from transformers import AutoModelForCausalLM
 
-    model = _model(vocab_size=pattern.VOCAB, hidden_size=32, head_size=8)
+    from tts.backends.models import resolve_model
+    from tts.learn.models import register
+
+    register()
+    return AutoModelForCausalLM.from_pretrained(resolve_model("toy:rwkv7_pattern")[0]).eval()
+
+
+def test_tuned_state_cuts_the_hidden_rule_loss_on_the_packaged_checkpoint():
+    """The CI version of the pattern task (spec test 5) on the committed pre-trained RWKV-7: 30 steps of
+    state tuning cut the held-out task loss to ≤ 0.5× the zero state's; accuracy far above the zero
+    state's and close to the table-in-prefix reference; every weight unchanged."""
+    from tts.learn.rwkv7.train import tune
+
+    model = _packaged()
     before = {n: p.clone() for n, p in model.state_dict().items()}
-    rng = random.Random(0)
-    banks = StateBank(tmp_path / "bank")
-    losses = {}
-    for name, seed in (("rule_a", 1), ("rule_b", 2)):
-        perm = pattern.secret(seed)
-        data = [(r.input_ids, r.labels) for r in (pattern.rows(rng, 8, 8, perm, table=False) for _ in range(4))]
-        tuner = StateTuner(model)
-        zero = tuner.evaluate(data)
-        fit = tuner.fit(data, TuneSettings(steps=60, lr=0.5))
-        losses[name] = (zero, tuner.evaluate(data), fit)
-        banks.add(name, tuner, final_loss=fit[-1])
-    for zero, tuned, _ in losses.values():
-        assert tuned < 0.8 * zero, losses
+    _, info = tune(model, rule_seed=1234, steps=30)
+    assert info["loss_ratio"] <= 0.5, info
+    assert info["zero_state"] <= 2 * info["chance"], info  # the rule is not in the weights
+    assert info["table_prefix"] >= 0.9 and info["tuned_accuracy"] >= 0.8 * info["table_prefix"], info
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())
-    perm = pattern.secret(2)
-    probe = [(r.input_ids, r.labels) for r in (pattern.rows(random.Random(9), 8, 8, perm, table=False),)]
-    name, _, scores = banks.pick(model, probe)
-    assert name == "rule_b", scores
+
+
+def test_the_bank_picks_the_state_of_the_matching_rule(tmp_path):
+    from tts.learn.rwkv7 import pattern
+    from tts.learn.rwkv7.state_tuning import StateBank
+    from tts.learn.rwkv7.train import tune
+
+    model = _packaged()
+    bank = StateBank(tmp_path / "bank")
+    for name, rule in (("rule_a", 1), ("rule_b", 2), ("rule_c", 3)):
+        tuner, info = tune(model, rule_seed=rule, steps=20)
+        bank.add(name, tuner, **info)
+    assert bank.names() == ["rule_a", "rule_b", "rule_c"]
+    probe = pattern.rows(random.Random(9), 4, 16, pattern.secret(2), table=False)
+    name, s0, scores = bank.pick(model, [(probe.input_ids, probe.labels)])
+    assert name == "rule_b" and scores["rule_b"] < min(scores["rule_a"], scores["rule_c"]), scores
+    assert s0.shape == (2, 4, 16, 16)
+
+
+async def test_state_tuning_recipe_answers_the_hidden_rule(tmp_path):
+    """recipes/toy-state-tuning.yaml as a new user runs it, against its zero-state baseline."""
+    from pathlib import Path
+
+    from tts.records import read_records
+    from tts.runner import run_recipe
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "toy-state-tuning.yaml"
+    tuned = await run_recipe(recipe, [], tmp_path / "tuned")
+    plain = await run_recipe(recipe, ["strategy.generator={name: sample, role: policy}"], tmp_path / "plain")
+    assert tuned["ok"] == plain["ok"] == 16
+    assert tuned["accuracy"]["mean"] >= 0.8 and plain["accuracy"]["mean"] <= 0.25, (tuned, plain)
+    records = read_records(tmp_path / "tuned")
+    assert sum(r["cost"]["policy"]["calls"] == 2 for r in records) == 1  # tuned once, shared by all 16
+    assert all(r["candidates"][0]["meta"]["final_loss"] < r["candidates"][0]["meta"]["first_loss"] for r in records)
+
+
+def test_state_tuning_reads_a_training_split_and_rejects_bad_settings():
+    from tts.strategies.state_tuning import StateTuning
+
+    gen = StateTuning(train={"name": "hidden_rule", "rule_seed": 3}, max_examples=5)
+    assert len(gen.examples) == 5 and all(e.startswith("| s") and " t" in e for e in gen.examples)
+    with pytest.raises(ValueError, match="library"):
+        StateTuning(steps=0)
+    from tts.components import RecipeError
+
+    with pytest.raises(RecipeError, match="nope"):
+        StateTuning(train={"name": "nope"})

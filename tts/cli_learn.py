@@ -57,7 +57,9 @@ def lact(out: Path = typer.Option(..., help="model folder to write (weights, con
          muon: bool = typer.Option(False, help="Muon (Newton–Schulz) on each chunk's update"),
          momentum: bool = typer.Option(True), weight_norm: bool = typer.Option(True),
          key_shift: bool = typer.Option(True, help="keys mix in the previous token (our extension)"),
-         intermediate_size: Optional[int] = typer.Option(None, help="MLP width (default 4 × hidden)")) -> None:
+         intermediate_size: Optional[int] = typer.Option(None, help="MLP width (default 4 × hidden)"),
+         save_every: int = typer.Option(500, help="checkpoint every N steps (OUT/checkpoint.pt)"),
+         resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt")) -> None:
     """Train a small LaCT language model (window attention + large-chunk fast weights)."""
     from tts.learn.lact.train import LaCTTrain, train
 
@@ -67,7 +69,8 @@ def lact(out: Path = typer.Option(..., help="model folder to write (weights, con
         fail("steps, chunk-size and window must be >= 1")
     settings = LaCTTrain(out=str(out), steps=steps, lr=lr, seed=seed, chunk_size=chunk_size, window=window,
                          use_lact=lact, use_muon=muon, use_momentum=momentum, weight_norm=weight_norm,
-                         key_shift=key_shift, base_lr=0.1, intermediate_size=intermediate_size)
+                         key_shift=key_shift, base_lr=0.1, intermediate_size=intermediate_size,
+                         save_every=save_every, resume=resume)
     _, card = train(settings)
     ev = card["eval"]
     typer.echo(f"saved {out}: {card['parameters']} parameters, {card['seconds']:.0f} s; recall {100 * ev['all']:.1f}% "

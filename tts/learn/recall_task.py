@@ -56,16 +56,9 @@ class Episode:
 
 def tokenizer(out=None):
     """A word-level tokenizer whose ids are the task's ids (saved to `out` when given)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    from tts.learn.vocab import word_tokenizer
 
-    tok = Tokenizer(models.WordLevel(vocab={name: i for i, name in enumerate(NAMES)}, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
-                                   unk_token="<pad>")
-    if out is not None:
-        fast.save_pretrained(out)
-    return fast
+    return word_tokenizer(NAMES, out, bos="<bos>")
 
 
 def text(ids: list[int]) -> str:

@@ -1,7 +1,7 @@
 """`state_tuning`: answer from a tuned RWKV-7 initial state (tts.learn.rwkv7.state_tuning; spec
 rwkv7-state-tuning.md). Per problem, the examples to tune on are the problem's own
 (`problem.meta["examples"]`: texts whose every token is learned) or, when the problem has none, the
-recipe's `examples:` list (a task's training split); the state is tuned from zeros — or from the best
+recipe's `examples:` list or `train:` dataset (a task's training split: "problem answer" texts); the state is tuned from zeros — or from the best
 state of a `library:` folder, picked by loss on those examples (`steps: 0` uses it as is) — then the
 prompt is decoded from it. States are cached per example set; the model is leased (weights frozen,
 but the forward runs outside the backend's worker). Tuning is charged as a `learn` ledger entry."""
@@ -23,7 +23,8 @@ class StateTuning(Generator):
     iid = True
 
     def __init__(self, role: str = "policy", steps: int = 100, lr: float = 1.0, lr_final: float = 1e-2,
-                 examples: list[str] | None = None, library: str | None = None, save_to: str | None = None) -> None:
+                 examples: list[str] | None = None, train: str | dict | None = None, max_examples: int = 64,
+                 library: str | None = None, save_to: str | None = None) -> None:
         from tts.learn.rwkv7.state_tuning import TuneSettings
 
         if steps < 0 or lr <= 0 or lr_final <= 0:
@@ -31,6 +32,11 @@ class StateTuning(Generator):
         if steps == 0 and not library:
             raise ValueError("state_tuning with steps: 0 needs a library: of tuned states to pick from")
         self.role, self.examples, self.library, self.save_to = role, list(examples or []), library, save_to
+        if train is not None and not self.examples:
+            from tts.components import build
+
+            split = build("datasets", train, "strategy.generator.train").load()[:max_examples]
+            self.examples = [f"{p.problem} {p.answer}" for p in split if p.answer is not None]
         self.settings = TuneSettings(steps=steps, lr=lr, lr_final=lr_final, warmup=min(10, max(steps // 10, 1)))
         self._states: dict[tuple, Any] = {}
 
@@ -59,8 +65,6 @@ class StateTuning(Generator):
             losses = tuner.fit(rows, self.settings)
             info.update(first_loss=losses[0], final_loss=losses[-1])
         if self.save_to:
-            from tts.learn.rwkv7.state_tuning import StateBank
-
             info["saved"] = str(StateBank(self.save_to).add(f"s{abs(hash(key)) % 10**10}", tuner,
                                                               final_loss=info.get("final_loss")))
         return tuner, info

@@ -35,6 +35,10 @@ class LaCTConfig(PretrainedConfig):
         self.key_shift = key_shift
         self.qkv_silu, self.rope_theta, self.max_position_embeddings = qkv_silu, rope_theta, max_position_embeddings
         self.rms_norm_eps, self.initializer_range = rms_norm_eps, initializer_range
+        # constant-size state per sequence for the Kinetics cost model: fast weights + the window's K/V
+        kwargs.pop("state_size", None)
+        self.state_size = num_hidden_layers * (3 * hidden_size * inter_multi * hidden_size // num_fw_heads * use_lact
+                                               + 2 * window * hidden_size)
         super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
 
 

@@ -54,12 +54,7 @@ def accuracy(logits: torch.Tensor, b: RecallBatch, window: int) -> dict[str, flo
 
 
 def tokenizer(out=None):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    """A word-level tokenizer whose ids are the task's ids (saved to `out` when given)."""
+    from tts.learn.vocab import word_tokenizer
 
-    tok = Tokenizer(models.WordLevel(vocab={n: i for i, n in enumerate(NAMES)}, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<pad>")
-    if out is not None:
-        fast.save_pretrained(out)
-    return fast
+    return word_tokenizer(NAMES, out)

@@ -35,6 +35,8 @@ class LaCTTrain:
     key_shift: bool = True
     intermediate_size: int | None = None  # None: 4·hidden (the SWA-only baseline widens it to match)
     eval_batches: int = 8  # × 32 episodes × 32 answers
+    save_every: int = 500  # checkpoint (model, optimiser, schedule, episode stream) for --resume
+    resume: bool = False
 
 
 def config(s: LaCTTrain):
@@ -72,6 +74,9 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
     from tts.learn.lact import recall
     from tts.learn.lact.model import LaCTForCausalLM
 
+    from tts.cost.model import KineticsCost, Usage
+    from tts.cost.shape import ModelShape
+
     torch.manual_seed(s.seed)
     rng = random.Random(s.seed)
     model = LaCTForCausalLM(config(s))
@@ -79,10 +84,17 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
     warm = max(1, s.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warm) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(i / s.steps, 1.0)))))
+    start, ckpt = 0, Path(s.out) / "checkpoint.pt" if s.out else None
+    if s.resume and ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
+        rng.setstate(state["rng"])
+        start = state["step"]
     t0, losses = time.perf_counter(), []
-    bar = tqdm(range(s.steps), desc="lact training", unit="step", disable=not progress)
+    bar = tqdm(range(start, s.steps), desc="lact training", unit="step", disable=not progress, initial=start,
+               total=s.steps)
     model.train()
-    for _ in bar:
+    for step in bar:
         b = recall.batch(rng, s.batch)
         loss = model(input_ids=b.input_ids, labels=b.labels).loss
         opt.zero_grad()
@@ -92,7 +104,13 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
         sched.step()
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if ckpt is not None and s.save_every and (step + 1) % s.save_every == 0 and step + 1 < s.steps:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "rng": rng.getstate(), "step": step + 1}, ckpt)
+    shape = ModelShape.from_hf_config(model.config, params=sum(p.numel() for p in model.parameters()))
     card = {**asdict(s), "parameters": sum(p.numel() for p in model.parameters()),
+            "learn_eflops": KineticsCost()(shape, Usage("learn", s.batch * 4 * 32)) * s.steps,
             "seconds": round(time.perf_counter() - t0, 1), "final_loss": sum(losses[-20:]) / min(20, len(losses)),
             "eval": evaluate(model, s), "chance": recall.CHANCE}
     if s.out:
@@ -100,4 +118,6 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
         model.save_pretrained(out)
         recall.tokenizer(out)
         (out / "lact_card.json").write_text(json.dumps(card, indent=1))
+        if ckpt is not None and ckpt.exists():
+            ckpt.unlink()  # finished: the model folder is the result
     return model.eval(), card

@@ -65,15 +65,10 @@ def accuracy(logits: torch.Tensor, r: Rows) -> float:
 
 
 def tokenizer(out=None):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    """A word-level tokenizer whose ids are the task's ids (saved to `out` when given)."""
+    from tts.learn.vocab import word_tokenizer
 
-    tok = Tokenizer(models.WordLevel(vocab={n: i for i, n in enumerate(NAMES)}, unk_token="<pad>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<pad>")
-    if out is not None:
-        fast.save_pretrained(out)
-    return fast
+    return word_tokenizer(NAMES, out)
 
 
 def pretrain(model, steps: int = 1500, batch: int = 32, lr: float = 3e-3, seed: int = 0, progress: bool = False) -> list[float]:
