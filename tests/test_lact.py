@@ -190,7 +190,8 @@ async def test_saved_model_generates_through_the_hf_backend(tmp_path):
 async def test_recall_recipe_lact_beats_window_attention_on_the_packaged_models(tmp_path):
     """The CI version of the recall benchmark: 100 asked keys, all outside the 32-token window, on the
     committed models (3,000 training steps each): LaCT ≥ 30 points above window attention alone, which
-    stays ≤ 2× chance."""
+    stays near chance (≤ 4× on 100 questions, where one answer is 1 point; the ≤ 2× bound is the slow
+    benchmark's, over 7,097 out-of-window answers per seed)."""
     from pathlib import Path
 
     from tts.runner import run_recipe
@@ -204,7 +205,7 @@ async def test_recall_recipe_lact_beats_window_attention_on_the_packaged_models(
         torch.set_default_dtype(torch.float64)
     assert lact["ok"] == swa["ok"] == 100
     a, b = lact["accuracy"]["mean"], swa["accuracy"]["mean"]
-    assert a - b >= 0.30 and b <= 2 / 64, (a, b)
+    assert a - b >= 0.30 and b <= 4 / 64, (a, b)
 
 
 def test_learn_lact_writes_a_loadable_model(tmp_path):

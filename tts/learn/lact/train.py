@@ -1,7 +1,8 @@
-"""Training a small LaCT language model (`tts learn lact`) on multi-query associative recall:
-fresh random episodes every step (nothing to memorise), AdamW with warm-up and cosine decay,
-progress bar, a held-out evaluation (all answers, and those outside the attention window), and a
-model folder (weights, config, tokenizer, card) the hf backend loads."""
+"""Training a small LaCT language model (`tts learn lact`) on multi-query associative recall, built on
+accelerate (one process, or data-parallel under `accelerate launch`): fresh random episodes every step
+(nothing to memorise; seeded per process), AdamW with warm-up and cosine decay, a progress bar,
+checkpoints and `--resume`, the training's `learn` eFLOPs, a held-out evaluation (all answers, and
+those outside the attention window), and a model folder the hf backend loads."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def evaluate(model: Any, s: LaCTTrain, seed: int = 10_000) -> dict[str, float]:
     with torch.no_grad():
         for _ in range(s.eval_batches):
             b = recall.batch(rng, 32)
-            acc = recall.accuracy(model(input_ids=b.input_ids).logits, b, s.window)
+            acc = recall.accuracy(model(input_ids=b.input_ids.to(model.device)).logits.cpu(), b, s.window)
             tot["all"] += acc["all"] * acc["n"]
             tot["outside"] += acc["outside"] * acc["outside_n"]
             tot["outside_n"] += acc["outside_n"]
@@ -69,16 +70,17 @@ def evaluate(model: Any, s: LaCTTrain, seed: int = 10_000) -> dict[str, float]:
 
 def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
     """Train; save to `s.out` when given. Returns the model and its card (eval included)."""
+    from accelerate import Accelerator
     from tqdm import tqdm
-
-    from tts.learn.lact import recall
-    from tts.learn.lact.model import LaCTForCausalLM
 
     from tts.cost.model import KineticsCost, Usage
     from tts.cost.shape import ModelShape
+    from tts.learn.lact import recall
+    from tts.learn.lact.model import LaCTForCausalLM
 
-    torch.manual_seed(s.seed)
-    rng = random.Random(s.seed)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    torch.manual_seed(s.seed)  # the same initial model on every process
+    rng = random.Random(s.seed if acc.num_processes == 1 else s.seed * 1000 + acc.process_index)
     model = LaCTForCausalLM(config(s))
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.01, betas=(0.9, 0.95))
     warm = max(1, s.steps // 20)
@@ -90,30 +92,35 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
         model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
         rng.setstate(state["rng"])
         start = state["step"]
+    model, opt = acc.prepare(model, opt)
     t0, losses = time.perf_counter(), []
-    bar = tqdm(range(start, s.steps), desc="lact training", unit="step", disable=not progress, initial=start,
-               total=s.steps)
+    bar = tqdm(range(start, s.steps), desc="lact training", unit="step", initial=start, total=s.steps,
+               disable=not (progress and acc.is_main_process))
     model.train()
     for step in bar:
         b = recall.batch(rng, s.batch)
-        loss = model(input_ids=b.input_ids, labels=b.labels).loss
+        loss = model(input_ids=b.input_ids.to(acc.device), labels=b.labels.to(acc.device)).loss
         opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        acc.backward(loss)
+        acc.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        if ckpt is not None and s.save_every and (step + 1) % s.save_every == 0 and step + 1 < s.steps:
+        if (ckpt is not None and acc.is_main_process and s.save_every and (step + 1) % s.save_every == 0
+                and step + 1 < s.steps):
             ckpt.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "rng": rng.getstate(), "step": step + 1}, ckpt)
+            torch.save({"model": acc.unwrap_model(model).state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "rng": rng.getstate(), "step": step + 1}, ckpt)
+    acc.wait_for_everyone()
+    model = acc.unwrap_model(model)
     shape = ModelShape.from_hf_config(model.config, params=sum(p.numel() for p in model.parameters()))
     card = {**asdict(s), "parameters": sum(p.numel() for p in model.parameters()),
-            "learn_eflops": KineticsCost()(shape, Usage("learn", s.batch * 4 * 32)) * s.steps,
+            "processes": acc.num_processes,
+            "learn_eflops": KineticsCost()(shape, Usage("learn", s.batch * 4 * 32)) * s.steps * acc.num_processes,
             "seconds": round(time.perf_counter() - t0, 1), "final_loss": sum(losses[-20:]) / min(20, len(losses)),
             "eval": evaluate(model, s), "chance": recall.CHANCE}
-    if s.out:
+    if s.out and acc.is_main_process:
         out = Path(s.out)
         model.save_pretrained(out)
         recall.tokenizer(out)
