@@ -11,7 +11,16 @@ import torch
 from tts.learn.lact.ops import (FastWeightState, UpdateRule, fast_forward, lact_update_apply, newton_schulz, row_norms,
                                 step, write_update)
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Exact checks run in float64 — per test, restored after: a process-wide default leaked into later
+    test modules (the SmolLM2 recipe test then loaded its model in float64)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _weights(bh=3, d=8, dh=12, seed=0):
