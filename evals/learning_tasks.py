@@ -1,5 +1,9 @@
 """Text datasets for the test-time-learning toys, so their methods run from recipes:
 
+- `kv_recall`: PERK's key–value recall (tts.learn.recall_task) as text problems: each episode's 8 facts
+  (`k12 v40`) and 8 filler segments form `meta["context"]` (a list, in the episode's order); each fact is
+  asked once as `doc ? : k12`, answer `v40`. With no context the answer is unknowable (chance 1/64); the
+  `perk` generator's `prefix: "doc d{i} :"` reproduces the training format exactly.
 - `lact_recall`: 32 key→value pairs (`k12 v40 ...`, one 64-token chunk) then one asked key; answer its
   value. Only pairs farther back than `window` tokens are asked (default 32, the packaged models'
   attention window), so attention alone cannot answer (tts.learn.lact.recall).
@@ -53,3 +57,26 @@ class HiddenRule:
         table = " ".join(f"s{x} t{perm[x]}" for x in range(pattern.SYMBOLS))
         return [Problem(f"rule-{x}", f"| s{x}", f"t{perm[x]}", {"kind": "hidden_rule", "examples": demos, "table": table})
                 for x in range(pattern.SYMBOLS)]
+
+
+class KVRecall:
+    name = "kv_recall"
+
+    def __init__(self, episodes: int = 50, seed: int = 20261127, facts: int = 8, fillers: int = 8) -> None:
+        if episodes < 1 or not 1 <= facts <= 16 or fillers < 0 or facts + fillers > 16:
+            raise ValueError("kv_recall needs episodes >= 1, 1 <= facts and facts + fillers <= 16")
+        self.episodes, self.seed, self.facts, self.fillers = episodes, seed, facts, fillers
+
+    def load(self) -> list[Problem]:
+        from tts.learn import recall_task as task
+
+        rng = random.Random(self.seed)
+        out = []
+        for e in range(self.episodes):
+            ep = task.episode(rng, self.facts, self.fillers, shuffle_ids=False)
+            bodies = [[k, v] for k, v in ep.facts] + ep.fillers
+            context = [task.text(bodies[i]) for i in ep.order]
+            for j, (k, v) in enumerate(ep.facts):
+                out.append(Problem(f"kv-{e}-{j}", f"doc ? : {task.text([k])}", task.text([v]),
+                                   {"kind": "kv_recall", "episode": e, "context": context}))
+        return out

@@ -85,7 +85,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "gsm8k": "evals.benchmarks:load_gsm8k",
         "humaneval": "evals.code:HumanEval",
         "mbpp": "evals.code:MBPP",
-        "kv_recall": "evals.recall:KVRecall",
+        "kv_recall": "evals.learning_tasks:KVRecall",
         "lact_recall": "evals.learning_tasks:LaCTRecall",
         "hidden_rule": "evals.learning_tasks:HiddenRule",
         "swebench_lite": "evals.swebench:SWEBenchLite",

@@ -6,7 +6,7 @@ correct before fast; these are the test-time-learning models, small or on a GPU.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -43,8 +43,8 @@ class RecurrentDecoder(Decoder):
 
     def _one(self, job: GenJob) -> None:
         self.counters.prefill_passes += 1
-        out = self._forward(1, input_ids=torch.tensor([job.prompt_ids], device=self.device), past_key_values=None,
-                            use_cache=True)
+        # a `past_key_values` key (even None) asks the model for its state back (Decoder._forward)
+        out = self._forward(1, input_ids=torch.tensor([job.prompt_ids], device=self.device), past_key_values=None)
         prefilled, first = out.past_key_values, out.logits[:, -1, :]
         for row in job.rows:
             state, logits = copy.deepcopy(prefilled), first
@@ -55,10 +55,3 @@ class RecurrentDecoder(Decoder):
                     break
                 out = self._forward(1, input_ids=torch.tensor([[token]], device=self.device), past_key_values=state)
                 state, logits = out.past_key_values, out.logits[:, -1, :]
-
-    def _forward(self, keep: int | None = None, **inputs: Any) -> Any:
-        self.counters.forward_passes += 1
-        inputs.setdefault("use_cache", inputs.get("past_key_values") is not None)
-        if self.keeps_logits and keep is not None:
-            inputs["logits_to_keep"] = keep
-        return self.model(**inputs)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from tts.learn.moe import RouterBias, layer_confidence, moe_blocks
+from tts.learn.sampling import pick_token
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class Rerouter:
             logits, cache = self._forward(seq)
             out, logprobs = [], []
             for i in range(max_new_tokens):
-                token, lp = _pick(logits[0], temperature, gen)
+                token, lp = pick_token(logits[0], temperature, gen)
                 out.append(token)
                 logprobs.append(lp)
                 seq = torch.cat([seq, torch.tensor([[token]], device=device)], dim=1)
@@ -178,12 +179,3 @@ class Rerouter:
             bias.remove()
             self.last_delta = {k: v.detach().clone() for k, v in bias.delta.items()}
 
-
-def _pick(logits: torch.Tensor, temperature: float, gen: torch.Generator | None) -> tuple[int, float]:
-    logp = torch.log_softmax(logits, dim=-1)
-    if temperature <= 0:
-        token = int(torch.argmax(logp))
-    else:
-        probs = torch.softmax(logits / temperature, dim=-1).cpu()
-        token = int(torch.multinomial(probs, 1, generator=gen))
-    return token, float(logp[token])

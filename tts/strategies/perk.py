@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tts.context import StrategyContext, logprob_stats
+from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
-from tts.types import Candidate, Problem
+from tts.types import Candidate, Completion, Generation, Problem
 
 _LOADED: dict[tuple[str, str], tuple[Any, threading.Lock]] = {}
 _LOAD = threading.Lock()
@@ -82,8 +82,6 @@ class PerkGenerator(Generator):
     # -- sampling ------------------------------------------------------------------------------
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
         import torch
-
-        from tts.learn.perk import Batch
 
         role = ctx.role(self.role)
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -154,7 +152,7 @@ class PerkGenerator(Generator):
                           params: dict, n: int, device: str) -> list[Candidate]:
         prompt, sampling = role.prompt(), role.sampling()
         eos = role.tokenizer.eos_token_id
-        out = []
+        completions = []
         for i in range(n):
             seed = ctx.seed(f"{self.role}:perk") + i
             t0 = time.perf_counter()
@@ -165,12 +163,11 @@ class PerkGenerator(Generator):
 
             ids, logprobs = await asyncio.to_thread(run)
             role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
-            text = role.decode(ids)
-            out.append(Candidate(problem.id, i, self.role, seed, ids, text, answer=ctx.extract(text),
-                                 logprob_stats=logprob_stats(logprobs), logprobs=logprobs,
-                                 finish_reason="stop" if ids and ids[-1] == eos else "length",
-                                 prompt_tokens=len(prompt), completion_tokens=len(ids),
-                                 meta={"adapted": True}))
+            completions.append(Completion(ids, role.decode(ids), logprobs,
+                                          "stop" if ids and ids[-1] == eos else "length", seed))
+        out = ctx.candidates(Generation(completions, len(prompt)), self.role)
+        for cand in out:
+            cand.meta["adapted"] = True
         return out
 
 
@@ -181,19 +178,17 @@ def decode(perk: Any, params: dict, prompt: list[int], max_tokens: int, temperat
 
     from tts.learn.perk import Batch
 
+    from tts.learn.sampling import pick_token
+
     gen = torch.Generator(device="cpu").manual_seed(seed)
     ids: list[int] = []
     logprobs: list[float] = []
     for _ in range(max_tokens):
         row = torch.tensor([[*prompt, *ids]], device=device)
         logits = perk.answer_logits(params, Batch(row, torch.ones_like(row), row))[0, -1].float().cpu()
-        logp = torch.log_softmax(logits, -1)
-        if temperature == 0:
-            tok = int(logp.argmax())
-        else:
-            tok = int(torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=gen))
+        tok, lp = pick_token(logits, temperature, gen)
         ids.append(tok)
-        logprobs.append(float(logp[tok]))
+        logprobs.append(lp)
         if tok == eos:
             break
     return ids, logprobs

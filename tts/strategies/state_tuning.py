@@ -12,10 +12,10 @@ import asyncio
 import time
 from typing import Any
 
-from tts.context import StrategyContext, logprob_stats
+from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
-from tts.types import Candidate, CapabilityError, Problem
+from tts.types import Candidate, CapabilityError, Completion, Generation, Problem
 
 
 class StateTuning(Generator):
@@ -80,7 +80,7 @@ class StateTuning(Generator):
         key = tuple(tuple(r[0][0].tolist()) for r in rows)
         prompt, sampling = role.prompt(), role.sampling()
         eos = set(getattr(backend, "_eos", ()) or {role.tokenizer.eos_token_id})
-        out = []
+        completions = []
         async with backend.lease() as model:
             if not hasattr(model.config, "head_size") or not getattr(model, "tts_recurrent", False):
                 raise CapabilityError(f"state_tuning needs an RWKV-7 model (tts_rwkv7); got {type(model).__name__}")
@@ -98,11 +98,11 @@ class StateTuning(Generator):
                 ids, logprobs = await asyncio.to_thread(decode, model, tuner.state(1), prompt, sampling.max_tokens,
                                                         sampling.temperature, seed, eos)
                 role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
-                text = role.decode(ids)
-                out.append(Candidate(problem.id, i, self.role, seed, ids, text, answer=ctx.extract(text),
-                                     logprob_stats=logprob_stats(logprobs), logprobs=logprobs,
-                                     finish_reason="stop" if ids and ids[-1] in eos else "length",
-                                     prompt_tokens=len(prompt), completion_tokens=len(ids), meta=dict(info)))
+                completions.append(Completion(ids, role.decode(ids), logprobs,
+                                              "stop" if ids and ids[-1] in eos else "length", seed))
+        out = ctx.candidates(Generation(completions, len(prompt)), self.role)
+        for cand in out:
+            cand.meta.update(info)
         return out
 
 

@@ -93,12 +93,13 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
         rng.setstate(state["rng"])
         start = state["step"]
     model, opt = acc.prepare(model, opt)
-    t0, losses = time.perf_counter(), []
+    t0, losses, tokens = time.perf_counter(), [], 0
     bar = tqdm(range(start, s.steps), desc="lact training", unit="step", initial=start, total=s.steps,
                disable=not (progress and acc.is_main_process))
     model.train()
     for step in bar:
         b = recall.batch(rng, s.batch)
+        tokens += b.input_ids.numel()
         loss = model(input_ids=b.input_ids.to(acc.device), labels=b.labels.to(acc.device)).loss
         opt.zero_grad()
         acc.backward(loss)
@@ -117,7 +118,7 @@ def train(s: LaCTTrain, progress: bool = True) -> tuple[Any, dict[str, Any]]:
     shape = ModelShape.from_hf_config(model.config, params=sum(p.numel() for p in model.parameters()))
     card = {**asdict(s), "parameters": sum(p.numel() for p in model.parameters()),
             "processes": acc.num_processes,
-            "learn_eflops": KineticsCost()(shape, Usage("learn", s.batch * 4 * 32)) * s.steps * acc.num_processes,
+            "learn_eflops": KineticsCost()(shape, Usage("learn", tokens)) * acc.num_processes,
             "seconds": round(time.perf_counter() - t0, 1), "final_loss": sum(losses[-20:]) / min(20, len(losses)),
             "eval": evaluate(model, s), "chance": recall.CHANCE}
     if s.out and acc.is_main_process:

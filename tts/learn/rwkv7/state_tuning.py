@@ -125,18 +125,17 @@ class StateBank:
 def decode(model: Any, state: RWKV7State, prompt: list[int], max_tokens: int, temperature: float, seed: int,
            eos: set[int]) -> tuple[list[int], list[float]]:
     """Sample a continuation of `prompt` starting from `state` (one row)."""
+    from tts.learn.sampling import pick_token
+
     device = next(model.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     out = model(input_ids=torch.tensor([prompt], device=device), past_key_values=state)
     ids: list[int] = []
     logprobs: list[float] = []
     for _ in range(max_tokens):
-        logits = out.logits[0, -1].float().cpu()
-        logp = torch.log_softmax(logits, -1)
-        tok = int(logp.argmax()) if temperature == 0 else int(
-            torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=gen))
+        tok, lp = pick_token(out.logits[0, -1].float().cpu(), temperature, gen)
         ids.append(tok)
-        logprobs.append(float(logp[tok]))
+        logprobs.append(lp)
         if tok in eos:
             break
         out = model(input_ids=torch.tensor([[tok]], device=device), past_key_values=out.past_key_values)
