@@ -36,7 +36,7 @@ def test_boxed_nested_last_wins_and_unclosed():
     assert Boxed().extract(r"\boxed{\frac{2}{6}}") == "1/3"
 
 
-def test_answer_is_and_final_number_and_order():
+def test_answer_is_and_final_number_and_position():
     assert AnswerIs().extract("So the answer is 42. Done.") == "42"
     assert AnswerIs().extract("So, the answer is 2 bolts of blue fiber.") == "2"
     assert AnswerIs().extract("The answer is $18 per day.") == "18"
@@ -44,8 +44,9 @@ def test_answer_is_and_final_number_and_order():
     assert AnswerIs().extract(r"Final answer: $\frac{3}{6}$") == "0.5"
     assert LastNumber().extract("costs 1,234 dollars, or 1,250.50 with tax") == "1250.5"
     m = MathAnswer()
-    assert m.extract(r"The answer is 7 but really \boxed{8}") == "8"  # boxed first by default
-    assert MathAnswer(order=["answer_is", "boxed"]).extract(r"The answer is 7. \boxed{8}") == "7"
+    assert m.extract(r"The answer is 7 but really \boxed{8}") == "8"  # the later statement wins
+    assert m.extract(r"So \boxed{7}. Wait, that double counts: the answer is 6.") == "6"  # a correction
+    assert MathAnswer(order=["answer_is", "boxed"]).extract(r"The answer is 7. \boxed{8}") == "8"
     assert m.extract("no answer here") is None
     with pytest.raises(ValueError, match="unknown extraction method"):
         MathAnswer(order=["telepathy"])

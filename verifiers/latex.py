@@ -60,6 +60,14 @@ def _rational(s: str) -> Fraction | None:
     return None
 
 
+def _strip_assignment(s: str) -> str:
+    """"x = 5" -> "5", "k = \\frac{1}{2}" -> "\\frac{1}{2}"; an equation ("y = 2x + 1") stays whole."""
+    m = re.match(r"^[a-zA-Z]\s*=\s*([^=]+)$", s)
+    if m and not re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", m.group(1))):
+        return m.group(1)
+    return s
+
+
 def canonical(answer: str | None) -> str | None:
     """One spelling per answer for vote grouping: `\\frac12`, `0.5` and `1/2` all become `0.5`."""
     if answer is None:
@@ -71,7 +79,7 @@ def canonical(answer: str | None) -> str | None:
     for pattern, repl in _COSMETIC:
         s = re.sub(pattern, repl, s)
     s = re.sub(r"^\\text\{(.*)\}$", r"\1", s.strip())
-    s = re.sub(r"^[a-zA-Z]\s*=\s*(?=[^=]+$)", "", s)  # "x = 5" -> "5"
+    s = _strip_assignment(s)
     s = s.strip().rstrip(".").strip()
     value = _rational(s)
     if value is not None:

@@ -1,10 +1,12 @@
-"""`math` grader: math-verify equivalence of the answer and the reference, in killable worker
-processes (math-verify's own timeout uses signal.alarm, which fails off the main thread and would
-block the event loop on it). Results are cached per (answer, reference)."""
+"""`math` grader: the labelling rules of docs/measurement.md ("What counts as correct") in killable
+worker processes (`verifiers.math_equiv.equivalent`: exact numbers, option letters, percent rules,
+math-verify, equations up to scaling). math-verify's own timeout uses signal.alarm, which fails off
+the main thread and would block the event loop on it; the pool's deadline bounds every case."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from tts.types import Problem
 from verifiers.base import Grader
@@ -13,56 +15,47 @@ from verifiers.pool import KillablePool
 
 log = logging.getLogger(__name__)
 
+_PERCENT_QUESTION = re.compile(r"\bwhat percent|\bpercentage\b|\bas a percent|\bin percent|\bper ?cent of\b",
+                               re.IGNORECASE)
 
-def _wrap(s: str) -> str:
-    return s if "\\boxed" in s or s.startswith("$") else f"$\\boxed{{{s}}}$"
 
-
-def verify_pair(answer: str, reference: str) -> bool:
-    """Runs in a worker: math-verify's parse + verify (gold first, as its API expects)."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-
-    configs = [LatexExtractionConfig(), ExprExtractionConfig()]
-    gold = parse(_wrap(reference), extraction_config=configs, parsing_timeout=1)
-    pred = parse(_wrap(answer), extraction_config=configs, parsing_timeout=1)
-    return bool(gold and pred and verify(gold, pred, timeout_seconds=1))
+def percent_question(problem: Problem) -> bool:
+    """The question asks for a percentage (then `0.7` answers `70`)."""
+    return bool(_PERCENT_QUESTION.search(problem.problem or ""))
 
 
 class MathGrader(Grader):
-    """Equivalence by math-verify; equal canonical forms short-cut to correct without a worker."""
+    """Equivalence by `verifiers.math_equiv`; equal canonical forms short-cut to correct without a worker.
+    Results are cached per (answer, reference, percent question)."""
 
     name = "math"
 
     def __init__(self, workers: int = 2, timeout: float = 1.5, shortcut: bool = True) -> None:
         self.shortcut = shortcut
-        self.pool = KillablePool("verifiers.math_grader:verify_pair", workers=workers, timeout=timeout)
-        self.cache: dict[tuple[str, str], bool] = {}
+        self.pool = KillablePool("verifiers.math_equiv:equivalent", workers=workers, timeout=timeout)
+        self.cache: dict[tuple[str, str, bool], bool] = {}
 
-    async def _one(self, answer: str | None, reference: str | None) -> float:
+    async def same(self, answer: str | None, reference: str | None, percent: bool = False) -> bool:
+        """One comparison (cached); None, over-long or timed-out answers are not equal."""
         if answer is None or reference is None or len(answer) > MAX_ANSWER_CHARS:
-            return 0.0
+            return False
         if self.shortcut and canonical(answer) == canonical(reference):
-            return 1.0
-        key = (answer, reference)
+            return True
+        key = (answer, reference, percent)
         if key not in self.cache:
-            # The reference as written, then in canonical form (units and cosmetic LaTeX removed).
-            refs = dict.fromkeys([reference, canonical(reference) or reference])
-            self.cache[key] = False
-            for ref in refs:
-                status, value = await self.pool.run(answer, ref)
-                if status != "ok":
-                    log.debug("math grader %s on %r vs %r: %s", status, answer[:80], ref[:80], value)
-                if status == "ok" and value:
-                    self.cache[key] = True
-                    break
-        return 1.0 if self.cache[key] else 0.0
+            status, value = await self.pool.run(answer, reference, percent)
+            if status != "ok":
+                log.debug("math grader %s on %r vs %r: %s", status, answer[:80], reference[:80], value)
+            self.cache[key] = status == "ok" and bool(value)
+        return self.cache[key]
 
     async def grade(self, problem: Problem, answers: list[str | None]) -> list[float]:
+        percent = percent_question(problem)
         seen: dict[str | None, float] = {}
         out = []
         for a in answers:  # candidates repeat answers: grade each distinct one once
             if a not in seen:
-                seen[a] = await self._one(a, problem.answer)
+                seen[a] = 1.0 if await self.same(a, problem.answer, percent) else 0.0
             out.append(seen[a])
         return out
 

@@ -1,0 +1,111 @@
+"""Is an answer mathematically equal to a reference? Runs inside a killable worker (verifiers.pool):
+plain numbers are compared exactly (rounded decimals differ, float artifacts do not), option letters
+as letters, percentages by the labelling rules, then math-verify, then equations up to scaling.
+
+Rules (docs/measurement.md, "What counts as correct"): `0.333` is not `1/3`, `17.999999999999996`
+is `18`; `25%` is `25`, and `0.7` is `70%` only when the reference is a percentage."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from verifiers.math_normalize import as_number, clean, option_letter, split_percent
+
+ARTIFACT_DIGITS = 12  # a decimal this long that misses a value by < 1e-9 relative is a float artifact
+
+
+def _numbers_equal(a: Fraction, r: Fraction, a_text: str) -> bool:
+    if a == r:
+        return True
+    digits = len(re.sub(r"\D", "", a_text))
+    return digits >= ARTIFACT_DIGITS and abs(a - r) <= Fraction(1, 10**9) * max(1, abs(r))
+
+
+def _wrap(s: str) -> str:
+    return s if "\\boxed" in s else f"$\\boxed{{{s}}}$"
+
+
+def math_verify_equal(answer: str, reference: str) -> bool:
+    """math-verify's parse and verify (gold first), sets and relations comparable."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    configs = [LatexExtractionConfig(), ExprExtractionConfig()]
+    gold = parse(_wrap(reference), extraction_config=configs, parsing_timeout=1)
+    pred = parse(_wrap(answer), extraction_config=configs, parsing_timeout=1)
+    return bool(gold and pred and verify(gold, pred, timeout_seconds=1, allow_set_relation_comp=True))
+
+
+def equations_scaled(answer: str, reference: str) -> bool:
+    """Two equations with variables that differ by a nonzero constant factor (`2x+4y=6` vs `x+2y=3`)."""
+    if answer.count("=") != 1 or reference.count("=") != 1 or re.search(r"[<>]|\\[lg]e", answer + reference):
+        return False
+    from latex2sympy2_extended import latex2sympy
+    from sympy import nsimplify, simplify
+
+    sides = [latex2sympy(part) for part in (*answer.split("="), *reference.split("="))]
+    a, r = sides[0] - sides[1], sides[2] - sides[3]
+    if not a.free_symbols or a.free_symbols != r.free_symbols or r == 0:
+        return False
+    ratio = simplify(a / r)
+    return bool(ratio.is_number and ratio != 0 and nsimplify(ratio).is_finite)
+
+
+def _letters(answer: str, reference: str) -> bool | None:
+    """Multiple choice: decided by letters when the reference is an option letter, else None."""
+    ref = option_letter(reference)
+    if ref is None or ref[1]:
+        return None
+    ans = option_letter(answer)
+    return ans is not None and ans[0] == ref[0]
+
+
+def _strip_option(answer: str) -> str:
+    found = option_letter(answer)
+    return found[1] if found and found[1] else answer
+
+
+def _percent_forms(answer: str, reference: str, percent_question: bool) -> list[tuple[str, str, bool]]:
+    """(answer, reference, exact-numbers-only) pairs to try under the percent rules."""
+    a, a_pct = split_percent(answer)
+    r, r_pct = split_percent(reference)
+    forms = [(a, r, False)]
+    if (r_pct or percent_question) and not a_pct:
+        rate = as_number(r)
+        if rate is not None:  # 0.7 for 70 per cent
+            forms.append((a, str(rate / 100), True))
+    return forms
+
+
+def equivalent(answer: str, reference: str, percent_question: bool = False) -> bool:
+    """The worker's entry point: True when `answer` states the same value as `reference`."""
+    answer, reference = clean(answer), clean(reference)
+    letters = _letters(answer, reference)
+    if letters is not None:
+        return letters
+    answer = _strip_option(answer)
+    for a, r, numbers_only in _percent_forms(answer, reference, percent_question):
+        na, nr = as_number(a), as_number(r)
+        if na is not None and nr is not None:
+            if _numbers_equal(na, nr, a):
+                return True
+            continue
+        if numbers_only:
+            continue
+        if a.strip().lower() == r.strip().lower() or math_verify_equal(a, r):
+            return True
+        try:
+            if equations_scaled(a, r):
+                return True
+        except Exception:  # latex2sympy raises many types on text it cannot read
+            pass
+    return False
+
+
+def math_verify_alone(output: str, reference: str) -> bool:
+    """The baseline a sceptic would pick: math-verify's default parse of the whole output, no extractor."""
+    from math_verify import parse, verify
+
+    gold = parse(_wrap(reference), parsing_timeout=1)
+    pred = parse(output, parsing_timeout=1)
+    return bool(gold and pred and verify(gold, pred, timeout_seconds=1))
