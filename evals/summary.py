@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from evals.metrics import aggregator_at_k, mean_ci, paired_bootstrap, pass_at_k
 from tts.cost.shape import ModelShape
-from tts.ledger import Totals
+from tts.ledger import GRADER_ROLE_PREFIX, Totals
 from tts.types import Candidate
 
 
@@ -32,7 +32,9 @@ def _ci(values: list[float]) -> dict[str, float]:
 
 
 def _eflops(record: dict[str, Any]) -> float:
-    return sum(t.get("eflops", 0.0) for t in record.get("cost", {}).values())
+    """The strategy's eFLOPs of one record (a grader's own model calls are not test-time compute)."""
+    return sum(t.get("eflops", 0.0) for role, t in record.get("cost", {}).items()
+               if not role.startswith(GRADER_ROLE_PREFIX))
 
 
 @dataclass
@@ -104,16 +106,20 @@ def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: lis
             for key, value in Totals.from_dict(t).__dict__.items():
                 setattr(by_role[role], key, getattr(by_role[role], key) + value)
     n = max(len(records), 1)
+    grading = {k: v for k, v in by_role.items() if k.startswith(GRADER_ROLE_PREFIX)}
+    strategy = {k: v for k, v in by_role.items() if k not in grading}
     summary: dict[str, Any] = {
         "recipe": recipe.name, "problems": len(records), "ok": len(ok), "failed": len(failed),
         "failed_ids": [r["id"] for r in failed][:20],
         "accuracy": _ci([float(r.get("grade") or 0.0) for r in ok]) if ok else None,
-        "tokens_per_problem": sum(t.tokens for t in by_role.values()) / n,
+        "tokens_per_problem": sum(t.tokens for t in strategy.values()) / n,
         "seconds_per_problem": sum(r.get("seconds", 0.0) for r in records) / n,
-        "eflops_per_problem": sum(t.eflops for t in by_role.values()) / n,
+        "eflops_per_problem": sum(t.eflops for t in strategy.values()) / n,
         "cost_model": cost_model,
         "cost_by_role": {k: v.to_dict() for k, v in by_role.items()},
     }
+    if grading:  # a model judge in the grader: its cost is shown, not counted as test-time compute
+        summary["grading_eflops_per_problem"] = sum(t.eflops for t in grading.values()) / n
     if recipe.sweep and ok:
         summary["sweep"] = sweep_table(ok, recipe.sweep.n, sweep_aggregators, recipe.sweep.subsets,
                                        recipe.seed, pricing)

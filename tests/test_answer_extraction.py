@@ -40,7 +40,8 @@ def test_phrases_stop_at_the_sentence_end():
 @pytest.mark.parametrize("value,expected", [
     ("$\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}"), ("$x=4$. I hope it is correct.", "x=4"),
     ("12,000,023 people", "12,000,023"), ("three trucks", "3"), ("twenty-one", "21"),
-    ("1,000,", "1,000"), ("**18**", "18"), ("x + 1", "x + 1"),
+    ("1,000,", "1,000"), ("**18**", "18"), ("x + 1", "x + 1"), ("60 * 7 = 420", "420"),
+    ("2x + 4y - 2z = 6", "2x + 4y - 2z = 6"), ("$3 \\times 4 = 12$", "12"),
 ])
 def test_clean_value(value, expected):
     assert clean_value(value) == expected

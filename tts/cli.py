@@ -1,4 +1,5 @@
-"""The `tts` command line: run a recipe, show a run, list what is registered, check a recipe.
+"""The `tts` command line: run a recipe, show a run, list what is registered, check a recipe,
+re-grade a stored run.
 Heavy libraries are imported inside the commands, so `tts --help` answers at once."""
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def _register_measurement() -> None:
     app.command()(cli_measure.plan)
     app.command()(cli_measure.arise)
     app.command()(cli_measure.report)
+    app.command()(cli_measure.regrade)
 
 
 _register_measurement()

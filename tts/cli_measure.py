@@ -1,5 +1,5 @@
 """The measurement commands: `tts plan` (Kinetics budget planner), `tts arise` (ARISE scores of
-levels runs) and `tts report` (plots and an HTML report). Registered on the main app in tts.cli."""
+levels runs), `tts report` (plots and an HTML report) and `tts regrade` (re-grade a stored run). Registered on the main app in tts.cli."""
 
 from __future__ import annotations
 
@@ -88,3 +88,55 @@ def report(runs: list[Path] = typer.Argument(..., help="run folders to plot toge
     except (RecipeError, FileNotFoundError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {page}")
+
+
+def _spec(text: Optional[str], flag: str) -> object:
+    """A component spec from the command line: a name (`math`) or inline YAML (`{name: math, ...}`)."""
+    import yaml
+
+    if text is None:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        fail(f"{flag}: not a name or inline YAML mapping: {str(exc).splitlines()[0]}")
+    return None
+
+
+def regrade(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run`"),
+            grader: Optional[str] = typer.Option(None, help="grader spec, e.g. math or '{name: math, timeout: 3}' "
+                                                 "(default: the run's own)"),
+            extractor: Optional[str] = typer.Option(None, help="extractor spec, e.g. math or "
+                                                    "'{name: regex, pattern: ...}' (default: the run's own)")) -> None:
+    """Re-extract and re-grade a stored run from its candidates' texts (no model is called); writes
+    records.regraded.jsonl and summary.regraded.json beside the originals."""
+    from evals.regrade import REGRADED_SUMMARY, RegradeError, regrade as run_regrade
+    from tts.components import RecipeError
+
+    try:
+        report = run_regrade(run_dir, _spec(extractor, "--extractor"), _spec(grader, "--grader"))
+    except (RegradeError, RecipeError, FileNotFoundError) as exc:
+        fail(str(exc))
+    changed = report["changed"]
+    before, after = report["accuracy_before"], report["accuracy_after"]
+    typer.echo(f"{run_dir}: {report['problems']} problems, {changed['candidates']} candidates re-graded")
+    typer.echo(f"  candidate answers changed: {changed['candidate_answers']}, candidate grades changed: "
+               f"{changed['candidate_grades']}")
+    typer.echo(f"  final answers changed: {changed['final_answers']}, final grades changed: {changed['final_grades']}")
+    if before is not None and after is not None:
+        typer.echo(f"  accuracy: {before:.1%} before -> {after:.1%} after")
+    for row in _sweep_changes(report):
+        typer.echo(row)
+    typer.echo(f"  wrote {run_dir / REGRADED_SUMMARY} (the original summary.json is unchanged)")
+
+
+def _sweep_changes(report: dict) -> list[str]:
+    """One line per sweep N and column: before -> after (in %), when the run has a sweep."""
+    rows_before = (report["summary_before"].get("sweep") or {}).get("rows", [])
+    rows_after = (report["summary_after"].get("sweep") or {}).get("rows", [])
+    lines = []
+    for b, a in zip(rows_before, rows_after):
+        cols = [k for k, v in b.items() if isinstance(v, dict)]
+        parts = [f"{k} {100 * b[k]['mean']:.1f} -> {100 * a[k]['mean']:.1f}" for k in cols]
+        lines.append(f"  N={b['n']}: " + ", ".join(parts))
+    return lines

@@ -14,7 +14,7 @@ from typing import Any
 from tts.budget import Budget
 from tts.build import Pieces
 from tts.context import StrategyContext
-from tts.ledger import Ledger
+from tts.ledger import GRADER_ROLE_PREFIX, Ledger
 from tts.lock import check_resumable, write_lock
 from tts.records import RecordStore
 from tts.types import Candidate, Outcome, Problem
@@ -149,10 +149,26 @@ class Controller:
 
     async def _grade(self, problem: Problem, outcome: Outcome) -> None:
         answers = [outcome.answer.answer] + [c.answer for c in outcome.candidates]
-        grades = await self.pieces.grader.grade(problem, answers)
+        grader = self.pieces.grader
+        if getattr(grader, "roles", ()):
+            grades = await grader.grade_with(problem, answers, self._grading_context(problem, grader.roles))
+        else:
+            grades = await grader.grade(problem, answers)
         outcome.answer.info["grade"] = grades[0]
         for cand, g in zip(outcome.candidates, grades[1:]):
             cand.grade = g
+
+    def _grading_context(self, problem: Problem, names: tuple[str, ...]) -> StrategyContext:
+        """Roles for a grader that calls a model: ledgered as `grader:<role>` (kept apart from the
+        strategy's cost), outside the strategy's budget, seeded like any call."""
+        roles = {}
+        for name in names:
+            if name not in self.pieces.roles:
+                raise KeyError(f"grader role '{name}' is not defined in the recipe "
+                               f"(roles: {', '.join(self.pieces.roles)})")
+            roles[name] = self.pieces.roles[name].renamed(f"{GRADER_ROLE_PREFIX}{name}")
+        return StrategyContext(problem, roles, self.ledger, Budget(self.recipe.budget.unit, None),
+                               self.recipe.seed)
 
     def _outcome_fields(self, outcome: Outcome) -> dict[str, Any]:
         store_text = self.recipe.output.store_text

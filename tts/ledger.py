@@ -11,6 +11,9 @@ from tts.cost.model import CostModel, KineticsCost, Usage
 from tts.cost.shape import ModelShape
 
 
+GRADER_ROLE_PREFIX = "grader:"  # ledger name of a role a grader calls: grading cost, kept apart from strategy cost
+
+
 @dataclass
 class LedgerEntry:
     """One backend call as the ledger saw it."""

@@ -21,6 +21,10 @@ class Role:
         self.prompt = prompt or PromptSpec()
         self._chat = chat  # None: follow the prompt block
 
+    def renamed(self, name: str) -> "Role":
+        """The same model, sampling and prompt under another name (ledger entries go under it)."""
+        return Role(name, self.backend, self.sampling, self._chat, self.prompt)
+
     @property
     def tokenizer(self) -> Any:
         return self.backend.tokenizer

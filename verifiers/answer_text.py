@@ -43,6 +43,18 @@ def leading_number(value: str) -> str | None:
     return None
 
 
+_ARITHMETIC = re.compile(r"^[\d\s.,+\-*/×÷()^\\a-z{}=]*=\s*(-?\d[\d,]*(?:\.\d+)?)\s*$")
+
+
+def arithmetic_result(value: str) -> str | None:
+    """"60 * 7 = 420" -> "420": the result of a calculation with no variables; equations stay whole."""
+    m = _ARITHMETIC.match(value)
+    lhs = re.sub(r"\\(?:times|cdot|div|[dt]?frac|left|right)", "", value.rsplit("=", 1)[0])
+    if not m or re.search(r"[a-zA-Z]", lhs):
+        return None
+    return m.group(1)
+
+
 def clean_value(value: str) -> str:
     """The answer inside a stated value: a box, else dollar math, else a leading number or the text."""
     value = _HOPE.sub("", value).strip().strip("*").strip().rstrip(",;:").strip()
@@ -53,7 +65,10 @@ def clean_value(value: str) -> str:
         value = value[2:-2]
     math = _dollar_math(value)
     if math is not None:
-        return math
+        return arithmetic_result(math) or math
+    result = arithmetic_result(value)
+    if result is not None:
+        return result
     number = leading_number(value)
     if number is not None:
         return number

@@ -22,9 +22,15 @@ class Grader(abc.ABC):
     Async, so slow checks (math equivalence, code execution) never block the event loop."""
 
     name: str = "grader"
+    roles: tuple[str, ...] = ()  # recipe roles this grader calls (a model judge); bound by the controller
 
     @abc.abstractmethod
     async def grade(self, problem: Problem, answers: list[str | None]) -> list[float]: ...
+
+    async def grade_with(self, problem: Problem, answers: list[str | None], ctx: Any) -> list[float]:
+        """Grade with a context whose role calls are ledgered under `grader:<role>` (for graders
+        that call a model); graders that call none just `grade`."""
+        return await self.grade(problem, answers)
 
     async def close(self) -> None:
         """Release worker processes, if any."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from tts.types import Problem
 from verifiers.base import Grader
 from verifiers.latex import MAX_ANSWER_CHARS, canonical
+from verifiers.math_judge import JUDGE_TEMPLATE, judge_same, needs_judge
 from verifiers.pool import KillablePool
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,20 @@ def percent_question(problem: Problem) -> bool:
 
 class MathGrader(Grader):
     """Equivalence by `verifiers.math_equiv`; equal canonical forms short-cut to correct without a worker.
-    Results are cached per (answer, reference, percent question)."""
+    Results are cached per (answer, reference, percent question). `judge: ROLE` adds the model-judge
+    fallback for text answers (`verifiers.math_judge`), costed in the ledger as `grader:ROLE`."""
 
     name = "math"
 
-    def __init__(self, workers: int = 2, timeout: float = 1.5, shortcut: bool = True) -> None:
-        self.shortcut = shortcut
+    def __init__(self, workers: int = 2, timeout: float = 1.5, shortcut: bool = True, judge: str | None = None,
+                 judge_template: str = JUDGE_TEMPLATE, judge_max_tokens: int = 8) -> None:
+        for field in ("{reference}", "{answer}"):
+            if field not in judge_template:
+                raise ValueError(f"judge_template is missing {field}")
+        self.shortcut, self.judge, self.judge_template, self.judge_max_tokens = shortcut, judge, judge_template, \
+            judge_max_tokens
+        self.roles = (judge,) if judge else ()
+        self.judged: dict[tuple[str, str], bool] = {}
         self.pool = KillablePool("verifiers.math_equiv:equivalent", workers=workers, timeout=timeout)
         self.cache: dict[tuple[str, str, bool], bool] = {}
 
@@ -58,6 +68,21 @@ class MathGrader(Grader):
                 seen[a] = 1.0 if await self.same(a, problem.answer, percent) else 0.0
             out.append(seen[a])
         return out
+
+    async def grade_with(self, problem: Problem, answers: list[str | None], ctx: Any) -> list[float]:
+        """The rules first; then, with `judge: ROLE`, the judge decides text answers they call wrong."""
+        grades = await self.grade(problem, answers)
+        if not self.judge:
+            return grades
+        role = ctx.role(self.judge)
+        for i, (answer, grade) in enumerate(zip(answers, grades)):
+            if grade == 0.0 and needs_judge(answer, problem.answer):
+                key = (answer or "", problem.answer or "")
+                if key not in self.judged:
+                    self.judged[key] = await judge_same(role, problem.problem, key[0], key[1], self.judge_template,
+                                                        self.judge_max_tokens)
+                grades[i] = 1.0 if self.judged[key] else 0.0
+        return grades
 
     async def close(self) -> None:
         self.pool.close()
