@@ -161,17 +161,24 @@ def options(text: str) -> list[Span]:
 
 @lru_cache(maxsize=1)
 def _math_verify_patterns() -> list[tuple[re.Pattern[str], int]]:
-    """math-verify's own LaTeX extraction patterns (without its greedy to-the-end `\\boxed{.+}`)."""
-    from math_verify.parser import LatexExtractionConfig, lazy_latex_regex
+    """math-verify's own extraction patterns: its LaTeX ones (without the greedy to-the-end
+    `\\boxed{.+}`) and its anchored plain-number/expression ones ("answer: ... 9")."""
+    from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig, lazy_expr_regex, lazy_latex_regex
 
-    return [(p, prio) for p, prio in lazy_latex_regex(LatexExtractionConfig())
-            if "latexBoxed>" not in p.pattern]
+    latex = [(p, prio) for p, prio in lazy_latex_regex(LatexExtractionConfig()) if "latexBoxed>" not in p.pattern]
+    expr = [(p, prio) for p, prio in lazy_expr_regex(ExprExtractionConfig()) if prio < 300]
+    return latex + expr
 
 
 def _latex_groups(m: re.Match[str]) -> str:
-    parts = [v for k, v in m.groupdict().items() if v and "latex" in k]
-    percent = any(v for k, v in m.groupdict().items() if v and k.endswith("percent"))
-    return ", ".join(parts) + ("\\%" if percent and len(parts) == 1 else "")
+    groups = m.groupdict()
+    parts = [v for k, v in groups.items() if v and "latex" in k]
+    if not parts:  # an expression pattern: integer + decimal, or the expression
+        number = next((v for k, v in groups.items() if k.startswith("integer") and v), "") + \
+            next((v for k, v in groups.items() if k.startswith("decimal") and v), "")
+        parts = [number or (groups.get("expr") or "").strip()]
+    percent = any(v for k, v in groups.items() if v and k.endswith("percent"))
+    return ", ".join(p.strip() for p in parts if p) + ("\\%" if percent and len(parts) == 1 else "")
 
 
 def math_verify_latex(text: str) -> list[Span]:

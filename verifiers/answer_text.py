@@ -14,6 +14,11 @@ _LEAD_NUMBER = re.compile(r"^\\?\$?\s*(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.
 _WORDS_AFTER = re.compile(r"^[\s,]*(?:[A-Za-z]{2,}|[a-z]\b)")
 
 
+def full_stop(value: str) -> str:
+    """Drop a sentence's final full stop (or comma), not the "..." of a series."""
+    return re.sub(r"(?<![.,])[.,;]$", "", value.strip()).strip()
+
+
 def last_box_content(value: str) -> str | None:
     """Content of the last closed `\\boxed{...}` inside a value, else None."""
     start = value.rfind("\\boxed{")
@@ -23,13 +28,40 @@ def last_box_content(value: str) -> str | None:
     return value[start + len("\\boxed{"):end - 1] if end else None
 
 
+_SEGMENT = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\[(.+?)\\\]", re.DOTALL)
+_JOINERS = re.compile(r"^[\s,\"'“”]*(?:,|and|or)?[\s,\"'“”]*$")
+
+
 def _dollar_math(value: str) -> str | None:
-    """The last `$...$` (or `\\[...\\]`) segment when the value is math with words around it."""
-    segments = re.findall(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\[(.+?)\\\]", value, re.DOTALL)
-    if not segments:
+    """The math of a value: its last `$...$` / `\\[...\\]` segment, or all of them joined when
+    they are only separated by "and" / "or" / commas (`$12$ and $13$` -> `12, 13`)."""
+    found = list(_SEGMENT.finditer(value))
+    if not found:
         return None
-    last = next(s for s in segments[-1] if s)
-    return last.strip()
+    segments = [next(g for g in m.groups() if g).strip() for m in found]
+    gaps = [value[a.end():b.start()] for a, b in zip(found, found[1:])]
+    if len(found) > 1 and all(_JOINERS.match(g) for g in gaps) and not value[:found[0].start()].strip(" \"'“”"):
+        return ", ".join(segments)
+    return segments[-1]
+
+
+_SENTENCE_VERB = re.compile(r"\s(?:is|are|was|were|equals|becomes|would be|will be)\s+(?!not\b)", re.IGNORECASE)
+_ANY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+
+
+def sentence_answer(value: str) -> str | None:
+    """The answer inside a sentence: after its last "is" / "are" ("The volume of $V$ is 120" ->
+    "120"), or its only number when it has no math ("Jane started 3 hours ago" -> "3")."""
+    if len(re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+|\$[^$]*\$", " ", value))) < 3:
+        return None
+    verbs = list(_SENTENCE_VERB.finditer(value))
+    if verbs:
+        rest = value[verbs[-1].end():].strip()
+        return rest or None
+    numbers = _ANY_NUMBER.findall(value)
+    if len(numbers) == 1 and "$" not in value and "\\" not in value:
+        return numbers[0]
+    return None
 
 
 def leading_number(value: str) -> str | None:
@@ -63,6 +95,9 @@ def clean_value(value: str) -> str:
         return boxed.strip()
     if value.startswith("\\(") and value.endswith("\\)"):
         value = value[2:-2]
+    inner = sentence_answer(value)
+    if inner is not None and inner != value:
+        return clean_value(inner)
     math = _dollar_math(value)
     if math is not None:
         return arithmetic_result(math) or math
@@ -72,7 +107,7 @@ def clean_value(value: str) -> str:
     number = leading_number(value)
     if number is not None:
         return number
-    return value.rstrip(".").strip()
+    return full_stop(value)
 
 
 def repetitive(text: str, window: int = 600, min_span: int = 240) -> bool:
@@ -91,15 +126,37 @@ def repetitive(text: str, window: int = 600, min_span: int = 240) -> bool:
     return False
 
 
-_CLEAN_END = re.compile(r"(?:[.!?)\]}$*]|\\\]|\\\)|\d)\s*$")
-_DANGLING = re.compile(r"(?:[=+\-*/^(,]|\b(?:by|to|of|and|the|is|are|a|an|we|then|so|gives?|get))\s*$",
-                       re.IGNORECASE)
+_DANGLING = re.compile(r"(?:[=+\-*/^(,:]|\b(?:by|to|of|and|or|the|is|are|a|an|we|then|so|gives?|get|with|for|"
+                       r"in|on|that|which|from|as|if))\s*$", re.IGNORECASE)
+_ENDS_IN_WORD = re.compile(r"[A-Za-z]\s*$")
 
 
 def cut_off(text: str) -> bool:
-    """The text stops mid-sentence or mid-expression (no terminal punctuation; a dangling operator)."""
+    """The text stops mid-sentence or mid-expression: a dangling operator or connective, or a long
+    text that ends in a bare word (short answers such as `28 percent` end in words too)."""
     s = text.rstrip()
-    return not s or bool(_DANGLING.search(s)) or not _CLEAN_END.search(s)
+    return not s or bool(_DANGLING.search(s)) or (len(s) > 200 and bool(_ENDS_IN_WORD.search(s)))
+
+
+_TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|eot_id\|>|<\|end_of_text\|>|<\|endoftext\|>|</s>|"
+                       r"<end_of_turn>|<\|user\|>|<\|assistant\|>")
+
+
+def own_turn(text: str) -> str:
+    """The model's own reply: text after a leaked end-of-turn marker is a new turn, not the answer;
+    Minerva's closing "I hope it is correct." is not part of the answer's sentence."""
+    m = _TURN_END.search(text)
+    text = text[:m.start()] if m and m.start() > 0 else text
+    return _HOPE.sub("", text)
+
+
+def bare_answer(text: str) -> bool:
+    """The whole output is just an answer (`-5`, `28 percent`, `4 4/9`, `1+1`, `seven`, `(B)`): short,
+    one line, few words, and a number, math, number words or an option letter."""
+    s = text.strip()
+    if not (0 < len(s) <= 40 and "\n" not in s and len(re.findall(r"[A-Za-z]{3,}", s)) <= 2):
+        return False
+    return bool(re.search(r"[\d\\$]", s) or leading_number_words(s) or re.fullmatch(r"\(?[A-E]\)?\.?", s))
 
 
 _RETRACT = re.compile(

@@ -35,7 +35,8 @@ def last_boxed(text: str) -> str | None:
 
 
 _COSMETIC = [
-    (r"\\left|\\right|\\!|\\,|\\;|\\:|\\quad|\\qquad|\\displaystyle", ""),
+    (r"\\!\s*", ""),  # "12,\! 000": a negative thin space inside a number joins it
+    (r"\\left|\\right|\\,|\\;|\\:|\\quad|\\qquad|\\displaystyle", ""),
     (r"\\[dt]frac", r"\\frac"),
     (r"\^\{\\circ\}|\^\\circ|°", ""),
     (r"\\%|%", ""),
@@ -47,13 +48,15 @@ _UNITS = (r"\\(?:text|mbox|mathrm)\{\s*(?:cm|m|km|units?|degrees?|inches|inch|fe
 
 
 def _rational(s: str) -> Fraction | None:
+    if re.search(r",\s|\d\s+\d", s):  # "32, 349" is a list, "4 4/9" a mixed number: neither is 32349 or 44/9
+        return None
     s = s.replace(" ", "")
     m = re.fullmatch(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}", s) or re.fullmatch(r"(-?)\\frac(\d)(\d)", s)
     try:
         if m:
             value = Fraction(int(m.group(2)), int(m.group(3)))
             return -value if m.group(1) else value
-        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?|-?\d+(\.\d+)?|-?\.\d+|-?\d+/\d+", s):
+        if re.fullmatch(r"-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?|-?\d+(\.\d+)?|-?\.\d+|-?\d+/\d+", s):
             return Fraction(s.replace(",", ""))
     except (ValueError, ZeroDivisionError):
         return None
@@ -80,7 +83,7 @@ def canonical(answer: str | None) -> str | None:
         s = re.sub(pattern, repl, s)
     s = re.sub(r"^\\text\{(.*)\}$", r"\1", s.strip())
     s = _strip_assignment(s)
-    s = s.strip().rstrip(".").strip()
+    s = re.sub(r"(?<![.,])[.,;]$", "", s.strip()).strip()  # a sentence's full stop, not the "..." of a series
     value = _rational(s)
     if value is not None:
         return number_text(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from verifiers.math_normalize import as_number, clean, option_letter, split_percent
+from verifiers.math_normalize import as_number, clean, decimal_comma, option_letter, split_percent
 
 ARTIFACT_DIGITS = 12  # a decimal this long that misses a value by < 1e-9 relative is a float artifact
 
@@ -60,6 +60,15 @@ def _letters(answer: str, reference: str) -> bool | None:
     return ans is not None and ans[0] == ref[0]
 
 
+def _number(s: str, other: str) -> Fraction | None:
+    """`s` as an exact number; a decimal comma (`2,74`) counts only when the other side is a number."""
+    value = as_number(s)
+    if value is None and as_number(other) is not None:
+        comma = decimal_comma(s)
+        value = as_number(comma) if comma else None
+    return value
+
+
 def _strip_option(answer: str) -> str:
     found = option_letter(answer)
     return found[1] if found and found[1] else answer
@@ -70,6 +79,10 @@ def _percent_forms(answer: str, reference: str, percent_question: bool) -> list[
     a, a_pct = split_percent(answer)
     r, r_pct = split_percent(reference)
     forms = [(a, r, False)]
+    if a_pct and not r_pct:  # "28%" is also the number 0.28
+        value = as_number(a)
+        if value is not None:
+            forms.append((str(value / 100), r, True))
     if (r_pct or percent_question) and not a_pct:
         rate = as_number(r)
         if rate is not None:  # 0.7 for 70 per cent
@@ -85,7 +98,7 @@ def equivalent(answer: str, reference: str, percent_question: bool = False) -> b
         return letters
     answer = _strip_option(answer)
     for a, r, numbers_only in _percent_forms(answer, reference, percent_question):
-        na, nr = as_number(a), as_number(r)
+        na, nr = _number(a, r), _number(r, a)
         if na is not None and nr is not None:
             if _numbers_equal(na, nr, a):
                 return True

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from verifiers.answer_spans import ANCHORED, FALLBACK, LOOSE, SOURCES, Span, boxes, phrases, unclosed_box
-from verifiers.answer_text import (clean_value, concludes, concluding_sentence, cut_off, repetitive,
-                                   retracted)
+from verifiers.answer_text import (bare_answer, clean_value, concludes, concluding_sentence, cut_off, own_turn,
+                                   repetitive, retracted)
 from verifiers.base import Extractor
 from verifiers.latex import canonical
 from verifiers.math_normalize import clean, unicode_minus
@@ -38,8 +38,14 @@ def _joined_boxes(text: str, spans: list[Span], final: Span) -> str:
     return ", ".join(clean_value(s.value) for s in group)
 
 
+def _inside_phrase(s: Span, phrases: list[Span]) -> bool:
+    """A non-box span within an answer sentence: the sentence is read whole instead."""
+    return s.source not in ("answer_is", "boxed") and any(p.start <= s.start and s.end <= p.end for p in phrases)
+
+
 def _anchored_answer(text: str, spans: list[Span]) -> str | None:
-    final = _latest([s for s in spans if s.strength == ANCHORED])
+    phrases = [s for s in spans if s.source == "answer_is"]
+    final = _latest([s for s in spans if s.strength == ANCHORED and not _inside_phrase(s, phrases)])
     if retracted(text[final.end:]):
         return None
     if final.source == "boxed":
@@ -82,7 +88,7 @@ class MathAnswer(Extractor):
 
     def final(self, text: str) -> str | None:
         """The final answer as written (before canonical form), or None when the text gives none."""
-        tail = unicode_minus(text[-self.window:])
+        tail = unicode_minus(own_turn(text)[-self.window:])
         if unclosed_box(tail):
             return None
         spans = self.spans(tail)
@@ -90,7 +96,10 @@ class MathAnswer(Extractor):
             return _anchored_answer(tail, spans)
         if repetitive(tail):
             return None
-        return _loose_answer(tail, spans)
+        loose = _loose_answer(tail, spans)
+        if loose is None and bare_answer(tail):  # the whole output is the answer ("-5", "28 percent")
+            return clean_value(tail.strip())
+        return loose
 
     def extract(self, text: str) -> str | None:
         found = self.final(text)

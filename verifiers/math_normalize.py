@@ -1,6 +1,7 @@
 """String rules math-verify lacks, applied to an answer and a reference before comparing them:
-unicode minus, `\\color`/`\\text` wrappers, number words, e-notation and `a \\times 10^{k}`,
-repeating decimals, percent marks and option letters. Each rule is one small function."""
+unicode minus, `\\color`/`\\text` wrappers, delimiter sizing, number words, e-notation and
+`a \\times 10^{k}`, repeating decimals, mixed numbers, percent marks, option letters and decimal
+commas. Each rule is one small function."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def repeating_decimal(s: str) -> str:
     return f"{value.numerator}/{value.denominator}"
 
 
-_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s(?:per\s?cent|percent)|\\text\{\s*percent\s*\})\s*$", re.IGNORECASE)
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|(?:per\s?cent(?:age)?|pct)|\\text\{\s*percent\s*\})\s*$",
+                      re.IGNORECASE)
 
 
 def split_percent(s: str) -> tuple[str, bool]:
@@ -107,16 +109,46 @@ def option_letter(s: str) -> tuple[str, str] | None:
     return None
 
 
+_SIZING = re.compile(r"\\(?:[bB]igg?[lrm]?|left|right)(?![a-zA-Z])\s*")
+
+
+def drop_sizing(s: str) -> str:
+    r"""`igl(kigr)` -> `(k)`: delimiter sizing commands carry no meaning (math-verify misreads them)."""
+    return _SIZING.sub("", s)
+
+
+_MIXED = re.compile(r"^([+-]?)(\d{1,3}(?: \d{3})+|\d+)\s+(\d+)/(\d+)$")
+_SPACED = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+
+
+def mixed_number(s: str) -> str:
+    """`4 4/9` -> `40/9`, `-11 5/6` -> `-71/6`, `1 000 4/9` -> `9004/9`; `1 000` -> `1000`;
+    a percent mark stays (`4 4/9%` -> `40/9\\%`)."""
+    t, percent = split_percent(s.strip())
+    if percent:
+        number = mixed_number(t)
+        return f"{number}\\%" if number != t else s
+    if _SPACED.match(t):
+        return t.replace(" ", "")
+    m = _MIXED.match(t)
+    if not m or int(m.group(4)) == 0:
+        return s
+    value = int(m.group(2).replace(" ", "")) + Fraction(int(m.group(3)), int(m.group(4)))
+    value = -value if m.group(1) == "-" else value
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
 def clean(s: str) -> str:
     """All string rules in order; the result is still LaTeX math-verify can parse."""
     s = unicode_minus(s.strip())
-    s = unwrap_color(s)
+    s = drop_sizing(unwrap_color(s))
     s = re.sub(r"\{,\}", ",", s)
     s = unwrap_text(s)
     s = number_words(s)
     s = scientific(s)
     s = repeating_decimal(s)
-    return s.strip().rstrip(".").strip()
+    s = mixed_number(s)
+    return re.sub(r"(?<![.,])[.,;]$", "", s.strip()).strip()  # a full stop, not the "..." of a series
 
 
 def as_number(s: str) -> Fraction | None:
@@ -125,3 +157,15 @@ def as_number(s: str) -> Fraction | None:
     if c is None:
         return None
     return _rational(c)
+
+
+_DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d{1,2})$|^(-?0),(\d+)$")
+
+
+def decimal_comma(s: str) -> str | None:
+    """`2,74` -> `2.74`, `0,111` -> `0.111` (a comma before one or two digits, or after a zero), else None."""
+    m = _DECIMAL_COMMA.match(s.strip())
+    if not m:
+        return None
+    whole, frac = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+    return f"{whole}.{frac}"
