@@ -36,10 +36,15 @@ def math_verify_equal(answer: str, reference: str) -> bool:
     return bool(gold and pred and verify(gold, pred, timeout_seconds=1, allow_set_relation_comp=True))
 
 
+_ASSIGNMENT = re.compile(r"^\s*[A-Za-z]\s*=\s*[^A-Za-z=]*$")
+
+
 def equations_scaled(answer: str, reference: str) -> bool:
     """Two equations with variables that differ by a nonzero constant factor (`2x+4y=6` vs `x+2y=3`)."""
     if answer.count("=") != 1 or reference.count("=") != 1 or re.search(r"[<>]|\\[lg]e", answer + reference):
         return False
+    if _ASSIGNMENT.match(reference) or _ASSIGNMENT.match(answer):  # "x = 5" is a value, not a curve: an
+        return False                                              # equation that solves to it is no answer
     from latex2sympy2_extended import latex2sympy
     from sympy import nsimplify, simplify
 

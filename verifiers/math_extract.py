@@ -58,11 +58,13 @@ def _loose_answer(text: str, spans: list[Span]) -> str | None:
     if cut_off(text):
         return None
     loose = [s for s in spans if s.strength == LOOSE]
-    last_sentence_at = len(text.rstrip()) - len(concluding_sentence(text))
+    end = len(text.rstrip())
+    last_sentence_at = end - len(concluding_sentence(text))
     numbers = [s for s in spans if s.strength == FALLBACK and s.start >= last_sentence_at
                and not any(o.start <= s.start < o.end for o in loose) and concludes(concluding_sentence(text))]
-    near_end = [s for s in loose if s.end >= len(text.rstrip()) - 400]
-    pool = near_end + numbers
+    # math counts when it is in the last sentence or closes the text ("... gives $$M$$", "is $(3, -1)$.")
+    at_end = [s for s in loose if s.start >= last_sentence_at or not text[s.end:end].strip(" .,;:!\n")]
+    pool = at_end + numbers
     return clean_value(_latest(pool).value) if pool else None
 
 
