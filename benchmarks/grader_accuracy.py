@@ -69,8 +69,13 @@ def scores(labels: list[bool], graded: list[tuple[bool, float]]) -> dict:
     fp = sum(g and not lab for lab, (g, _) in zip(labels, graded))
     fn = sum(lab and not g for lab, (g, _) in zip(labels, graded))
     right = sum(g == lab for lab, (g, _) in zip(labels, graded))
-    return {"n": len(labels), "accuracy": right / len(labels), "precision": tp / (tp + fp) if tp + fp else 1.0,
-            "recall": tp / (tp + fn) if tp + fn else 1.0, "worst_s": max(s for _, s in graded)}
+    return {"n": len(labels), "positives": sum(labels), "accuracy": right / len(labels),
+            "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
+            "false_positives": fp, "false_negatives": fn, "worst_s": max(s for _, s in graded)}
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def table(cases: list[dict], a: list, b: list) -> tuple[str, dict]:
@@ -78,16 +83,17 @@ def table(cases: list[dict], a: list, b: list) -> tuple[str, dict]:
     for i, c in enumerate(cases):
         groups[c["source"]].append(i)
     groups["all"] = list(range(len(cases)))
-    lines = ["| source | n | ours acc | ours prec | ours rec | ours worst s | math-verify acc | mv prec | mv rec | mv worst s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| source | cases (true) | ours: accuracy | precision | recall | FP / FN | slowest s "
+             "| math-verify alone: accuracy | precision | recall | FP / FN | slowest s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     result = {}
     for name, idx in groups.items():
         labels = [cases[i]["label"] for i in idx]
         o, m = scores(labels, [a[i] for i in idx]), scores(labels, [b[i] for i in idx])
         result[name] = {"ours": o, "math_verify": m}
-        lines.append(f"| {name} | {o['n']} | {o['accuracy']:.1%} | {o['precision']:.3f} | {o['recall']:.3f} | "
-                     f"{o['worst_s']:.2f} | {m['accuracy']:.1%} | {m['precision']:.3f} | {m['recall']:.3f} | "
-                     f"{m['worst_s']:.2f} |")
+        cells = [f"{x['accuracy']:.1%} | {_ratio(x['precision'])} | {_ratio(x['recall'])} | "
+                 f"{x['false_positives']} / {x['false_negatives']} | {x['worst_s']:.2f}" for x in (o, m)]
+        lines.append(f"| {name} | {o['n']} ({o['positives']}) | {cells[0]} | {cells[1]} |")
     return "\n".join(lines), result
 
 

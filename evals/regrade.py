@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import platform
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,18 @@ async def regrade_run(run_dir: Path, extractor_spec: Any = None, grader_spec: An
     return _write(Path(run_dir), recipe, records, new_records, changes, extractor_spec, grader_spec)
 
 
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("tts", "math-verify", "sympy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
 def _accuracy(summary: dict[str, Any]) -> float | None:
     acc = summary.get("accuracy")
     return acc["mean"] if acc else None
@@ -138,6 +152,8 @@ def _write(run_dir: Path, recipe: Any, old: list[dict[str, Any]], new: list[dict
     before = summarize_run_dir(run_dir, recipe, old)
     after = summarize_run_dir(run_dir, recipe, new)
     report = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.platform(),
+        "versions": _versions(),
         "extractor": extractor_spec if extractor_spec is not None else recipe.extractor,
         "grader": grader_spec if grader_spec is not None else recipe.grader,
         "problems": len([r for r in old if r.get("status") == "ok"]),
