@@ -67,6 +67,7 @@ def test_text_state_rules():
     ("Adding them, we get 9 bags.\n\n**Answer: 18**", "18"),
     ("Alice has 5 and Bob has 3, so she has 8 in total.", "8"),                      # a concluding number
     ("I am not sure how to solve this problem with 20 students.", None),             # no conclusion
+    ("".join(f"#### {i}\nHe scored {i} points.\n" for i in range(1, 10)), None),       # a counting loop
 ])
 def test_extractor_resolves_by_position(text, expected):
     assert M.extract(text) == expected

@@ -43,8 +43,18 @@ def _inside_phrase(s: Span, phrases: list[Span]) -> bool:
     return s.source not in ("answer_is", "boxed") and any(p.start <= s.start and s.end <= p.end for p in phrases)
 
 
+ENUMERATION = 4  # this many different stated answers is a loop counting upwards, not an answer
+
+
+def _enumerating(phrases: list[Span]) -> bool:
+    """"#### 7 ... #### 8 ... #### 9": a degenerate list of final answers states none of them."""
+    return len({clean_value(p.value) for p in phrases}) >= ENUMERATION
+
+
 def _anchored_answer(text: str, spans: list[Span]) -> str | None:
     phrases = [s for s in spans if s.source == "answer_is"]
+    if _enumerating(phrases):
+        return None
     final = _latest([s for s in spans if s.strength == ANCHORED and not _inside_phrase(s, phrases)])
     if retracted(text[final.end:]):
         return None
