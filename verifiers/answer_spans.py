@@ -183,10 +183,11 @@ def _latex_groups(m: re.Match[str]) -> str:
 
 def math_verify_latex(text: str) -> list[Span]:
     """LaTeX spans found by math-verify's extraction patterns: anchored when its pattern has an answer
-    anchor ("final answer is", "answer:"), loose for plain `$...$` / `\\[...\\]` math."""
+    anchor ("final answer is", "answer:"), loose for plain `$...$` / `\\[...\\]` math and for math
+    merely near the word "answer"."""
     out = []
     for pattern, priority in _math_verify_patterns():
-        strength = LOOSE if priority >= 300 else ANCHORED
+        strength = LOOSE if priority >= 200 else ANCHORED  # 200: "answer" anywhere within 50 characters
         for m in pattern.finditer(text):
             value = _latex_groups(m)
             if value and not is_placeholder(value):

@@ -75,14 +75,17 @@ def leading_number(value: str) -> str | None:
     return None
 
 
-_ARITHMETIC = re.compile(r"^[\d\s.,+\-*/×÷()^\\a-z{}=]*=\s*(-?\d[\d,]*(?:\.\d+)?)\s*$")
+_RESULT = re.compile(r"=\s*(-?\d[\d,]*(?:\.\d+)?)\s*$")
 
 
 def arithmetic_result(value: str) -> str | None:
-    """"60 * 7 = 420" -> "420": the result of a calculation with no variables; equations stay whole."""
-    m = _ARITHMETIC.match(value)
-    lhs = re.sub(r"\\(?:times|cdot|div|[dt]?frac|left|right)", "", value.rsplit("=", 1)[0])
-    if not m or re.search(r"[a-zA-Z]", lhs):
+    """"60 * 7 = 420" -> "420", "x+y = 8+9 = 17" -> "17": the result of a calculation (the step before
+    the last "=" has no variables); equations ("2x + 4y = 6") stay whole."""
+    m = _RESULT.search(value)
+    if not m:
+        return None
+    step = value[:m.start()].rsplit("=", 1)[-1]
+    if re.search(r"[a-zA-Z]", re.sub(r"\\(?:times|cdot|div|[dt]?frac|left|right)", "", step)):
         return None
     return m.group(1)
 
@@ -175,11 +178,31 @@ _CONCLUDES = re.compile(
     r"has|have|had|needs?|costs?|earns?|pays?|left|remain\w*|will|would)\b", re.IGNORECASE)
 
 
-def concluding_sentence(text: str) -> str:
-    """The last sentence or line of the text (where a plain-number answer must sit)."""
-    s = text.rstrip()
+def _last_sentence(s: str) -> str:
     cut = max(s.rfind("\n"), *(s.rfind(p, 0, len(s) - 1) for p in (". ", "! ", "? ")))
     return s[cut + 1:] if cut >= 0 else s
+
+
+_CONTENT = re.compile(r"\d|\$|\\\(|\\\[")
+
+
+def concluding_span(text: str) -> tuple[int, int]:
+    """(start, end) of the last sentence or line that states something: closing remarks without
+    numbers or math ("That's our answer.", "Right.", "I agree.") are skipped, up to three of them."""
+    s = text.rstrip()
+    for _ in range(3):
+        last = _last_sentence(s)
+        if _CONTENT.search(last) or len(last.strip()) > 80 or len(last) >= len(s):
+            break
+        s = s[:len(s) - len(last)].rstrip()
+    last = _last_sentence(s)
+    return len(s) - len(last), len(s)
+
+
+def concluding_sentence(text: str) -> str:
+    """The text of `concluding_span`."""
+    start, end = concluding_span(text)
+    return text[start:end]
 
 
 def concludes(sentence: str) -> bool:

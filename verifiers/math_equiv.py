@@ -74,6 +74,22 @@ def _number(s: str, other: str) -> Fraction | None:
     return value
 
 
+_STATED = re.compile(r"^([^=<>]+)=\s*(-?\d[\d,]*(?:\.\d+)?|-?\\frac\{\d+\}\{\d+\})\s*$")
+
+
+def stated_value(answer: str, reference: str) -> str:
+    """`x+y = 17`, `(a_1)^9 = -1`, `f(3) = 5` against a number: the value stated for the quantity. An
+    unsolved equation (`2x = 10`: one variable times a coefficient) is left whole."""
+    m = _STATED.match(answer)
+    if not m or as_number(reference) is None:
+        return answer
+    quantity = m.group(1).strip()
+    letters = set(re.findall(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", quantity)))
+    if not letters or (len(letters) == 1 and re.fullmatch(r"-?\d*\s*[a-zA-Z]", quantity)):
+        return answer if letters else m.group(2)
+    return m.group(2)
+
+
 def _strip_option(answer: str) -> str:
     found = option_letter(answer)
     return found[1] if found and found[1] else answer
@@ -101,7 +117,7 @@ def equivalent(answer: str, reference: str, percent_question: bool = False) -> b
     letters = _letters(answer, reference)
     if letters is not None:
         return letters
-    answer = _strip_option(answer)
+    answer = stated_value(_strip_option(answer), reference)
     for a, r, numbers_only in _percent_forms(answer, reference, percent_question):
         na, nr = _number(a, r), _number(r, a)
         if na is not None and nr is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from verifiers.answer_spans import ANCHORED, FALLBACK, LOOSE, SOURCES, Span, boxes, phrases, unclosed_box
-from verifiers.answer_text import (bare_answer, clean_value, concludes, concluding_sentence, cut_off, own_turn,
+from verifiers.answer_text import (bare_answer, clean_value, concludes, concluding_span, cut_off, own_turn,
                                    repetitive, retracted)
 from verifiers.base import Extractor
 from verifiers.latex import canonical
@@ -63,18 +63,22 @@ def _anchored_answer(text: str, spans: list[Span]) -> str | None:
     return clean_value(final.value)
 
 
+_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+)?")
+
+
 def _loose_answer(text: str, spans: list[Span]) -> str | None:
-    """Plain math or an option letter near the end, or a number in a concluding last sentence."""
+    """Plain math or an option letter in the concluding sentence (closing remarks such as "Right."
+    skipped) or closing the text, or the last number of a concluding sentence."""
     if cut_off(text):
         return None
     loose = [s for s in spans if s.strength == LOOSE]
-    end = len(text.rstrip())
-    last_sentence_at = end - len(concluding_sentence(text))
-    numbers = [s for s in spans if s.strength == FALLBACK and s.start >= last_sentence_at
-               and not any(o.start <= s.start < o.end for o in loose) and concludes(concluding_sentence(text))]
-    # math counts when it is in the last sentence or closes the text ("... gives $$M$$", "is $(3, -1)$.")
-    at_end = [s for s in loose if s.start >= last_sentence_at or not text[s.end:end].strip(" .,;:!\n")]
-    pool = at_end + numbers
+    start, stop = concluding_span(text)
+    sentence = text[start:stop]
+    pool = [s for s in loose if start <= s.start < stop or not text[s.end:].strip(" .,;:!\n")]
+    if concludes(sentence):
+        numbers = [Span(start + m.start(), start + m.end(), m.group(0), "last_number", FALLBACK)
+                   for m in _NUMBER.finditer(sentence)]
+        pool += [n for n in numbers if not any(o.start <= n.start < o.end for o in loose)][-1:]
     return clean_value(_latest(pool).value) if pool else None
 
 

@@ -138,6 +138,18 @@ def mixed_number(s: str) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
+_COLUMN = re.compile(r"^\\begin\{[pbv]matrix\}(.*)\\end\{[pbv]matrix\}$", re.DOTALL)
+
+
+def column_vector(s: str) -> str:
+    r"""A one-column matrix is the tuple of its entries: `egin{pmatrix} 1 \ 2 \end{pmatrix}` -> `(1, 2)`."""
+    m = _COLUMN.match(s.strip())
+    if not m or "&" in m.group(1):
+        return s
+    rows = [r.strip() for r in re.split(r"\\\\", m.group(1)) if r.strip()]
+    return f"({', '.join(rows)})" if len(rows) > 1 else s
+
+
 def clean(s: str) -> str:
     """All string rules in order; the result is still LaTeX math-verify can parse."""
     s = unicode_minus(s.strip())
@@ -148,6 +160,7 @@ def clean(s: str) -> str:
     s = scientific(s)
     s = repeating_decimal(s)
     s = mixed_number(s)
+    s = column_vector(s)
     return re.sub(r"(?<![.,])[.,;]$", "", s.strip()).strip()  # a full stop, not the "..." of a series
 
 
