@@ -1,4 +1,5 @@
-"""Is an answer mathematically equal to a reference? Runs inside a killable worker (verifiers.pool):
+"""Is an answer mathematically equal to a reference? Runs inside a killable worker (verifiers.pool;
+the library never imports this module in-process, so sympy stays out of `import tts`):
 plain numbers are compared exactly (rounded decimals differ, float artifacts do not), option letters
 as letters, percentages by the labelling rules, then math-verify, then equations up to scaling.
 
@@ -9,6 +10,12 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+
+# Imported when the worker loads this module, before it answers its ping: a fresh worker's first
+# case must not spend its deadline importing sympy (the pool's deadline covers the call alone).
+from latex2sympy2_extended import latex2sympy
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from sympy import nsimplify, simplify
 
 from verifiers.math_normalize import as_number, clean, decimal_comma, option_letter, split_percent
 
@@ -28,8 +35,6 @@ def _wrap(s: str) -> str:
 
 def math_verify_equal(answer: str, reference: str) -> bool:
     """math-verify's parse and verify (gold first), sets and relations comparable."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-
     configs = [LatexExtractionConfig(), ExprExtractionConfig()]
     gold = parse(_wrap(reference), extraction_config=configs, parsing_timeout=1)
     pred = parse(_wrap(answer), extraction_config=configs, parsing_timeout=1)
@@ -45,9 +50,6 @@ def equations_scaled(answer: str, reference: str) -> bool:
         return False
     if _ASSIGNMENT.match(reference) or _ASSIGNMENT.match(answer):  # "x = 5" is a value, not a curve: an
         return False                                              # equation that solves to it is no answer
-    from latex2sympy2_extended import latex2sympy
-    from sympy import nsimplify, simplify
-
     sides = [latex2sympy(part) for part in (*answer.split("="), *reference.split("="))]
     a, r = sides[0] - sides[1], sides[2] - sides[3]
     if not a.free_symbols or a.free_symbols != r.free_symbols or r == 0:
@@ -138,8 +140,6 @@ def equivalent(answer: str, reference: str, percent_question: bool = False) -> b
 
 def math_verify_alone(output: str, reference: str) -> bool:
     """The baseline a sceptic would pick: math-verify's default parse of the whole output, no extractor."""
-    from math_verify import parse, verify
-
     gold = parse(_wrap(reference), parsing_timeout=1)
     pred = parse(output, parsing_timeout=1)
     return bool(gold and pred and verify(gold, pred, timeout_seconds=1))
