@@ -67,6 +67,8 @@ class Benchmark:
             raise ValueError(f"unknown benchmark '{name}' (known: {', '.join(SOURCES)})")
         if source not in ("auto", "local", "hub"):
             raise ValueError(f"source must be auto, local or hub, got '{source}'")
+        if path and not Path(os.path.expanduser(path)).is_file():  # an explicit path never falls back to the hub
+            raise ValueError(f"dataset file not found: {path}")
         self.bench, self.path, self.source = name, path, source
         self.subject, self.level = subject, level
 

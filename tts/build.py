@@ -34,8 +34,11 @@ class Pieces:
     roles: dict[str, Role] = field(default_factory=dict)
 
     def problems(self, limit: int | None = None) -> list[Problem]:
+        """The dataset's problems, the first `limit` (else the recipe's `limit`) when given."""
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be a positive number of problems, got {limit}")
         problems = self.dataset.load()
-        limit = limit or self.recipe.limit
+        limit = limit if limit is not None else self.recipe.limit
         return problems[:limit] if limit else problems
 
 

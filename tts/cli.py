@@ -32,6 +32,8 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
         verbose: bool = typer.Option(False, "-v", "--verbose")) -> None:
     """Run (or resume) a recipe; records land in the run folder as problems finish."""
     _setup_logging(verbose)
+    if limit is not None and limit < 1:
+        fail(f"--limit must be a positive number of problems, got {limit}")
     from tts.components import RecipeError
     from tts.registry import RegistryError
     from tts.runner import run_recipe

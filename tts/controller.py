@@ -68,6 +68,8 @@ class Controller:
         finished = {pid for pid, r in self.store.load().items() if r.get("status") == "ok"}
         todo = [p for p in problems if p.id not in finished]
         log.info("%d problems, %d already recorded, %d to run", len(problems), len(problems) - len(todo), len(todo))
+        if not todo and lock.exists():
+            return self._finished_summary(problems, lock)
         t0 = time.perf_counter()
         try:
             await self._start_backends()
@@ -84,6 +86,22 @@ class Controller:
                                                    if role.backend.shape is not None})
         summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
         summary["wall_seconds_this_run"] = round(time.perf_counter() - t0, 3)
+        write_summary(self.run_dir, summary)
+        return summary
+
+    def _finished_summary(self, problems: list[Problem], lock: Path) -> dict[str, Any]:
+        """A run with nothing left to do: its summary from the records and the lock's shapes, no model loaded."""
+        import yaml
+
+        from evals.summary import Pricing, summarize, write_summary
+
+        log.warning("%d of %d problems already recorded; nothing to run (another --out starts afresh)",
+                    len(problems), len(problems))
+        wanted = {p.id for p in problems}
+        records = [r for pid, r in self.store.load().items() if pid in wanted]
+        pricing = Pricing.from_lock(self.ledger.cost_model, yaml.safe_load(lock.read_text(encoding="utf-8")) or {})
+        summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
+        summary["wall_seconds_this_run"] = 0.0
         write_summary(self.run_dir, summary)
         return summary
 

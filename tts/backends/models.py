@@ -18,8 +18,12 @@ def resolve_model(model: str, gguf_file: str | None = None) -> tuple[str, str | 
             known = ", ".join(sorted(p.name for p in WEIGHTS.iterdir() if p.is_dir()))
             raise BackendError(f"no packaged toy model '{model}' (packaged: {known})")
         return str(path), gguf_file
+    local = Path(model).expanduser()
     if model.endswith(".gguf") and gguf_file is None:
-        return str(Path(model).parent), Path(model).name
-    if gguf_file is None and not Path(model).exists() and model.count("/") != 1:
-        raise BackendError(f"model '{model}' is neither a local folder nor a hub id (owner/name)")
-    return model, gguf_file
+        if not local.is_file():
+            raise BackendError(f"model file not found: {model}")
+        return str(local.parent), local.name
+    looks_local = model.startswith(("/", "./", "../", "~")) or model.count("/") != 1
+    if gguf_file is None and looks_local and not local.exists():
+        raise BackendError(f"model folder not found: {model} (a hub id is owner/name)")
+    return (str(local) if local.exists() else model), gguf_file

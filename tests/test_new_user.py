@@ -1,0 +1,62 @@
+"""What a new user trips over (issue 26), each as a user meets it: through the `tts` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+TTS = str(Path(sys.executable).with_name("tts"))
+
+
+def tts(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([TTS, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("limit", ["0", "-2"])
+def test_limit_must_be_positive(limit, tmp_path):
+    line = one_error_line(tts("run", str(ROOT / "recipes" / "quickstart.yaml"), "--limit", limit,
+                              "--out", str(tmp_path / "r")))
+    assert "--limit must be a positive number" in line and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_explicit_dataset_path_that_does_not_exist_is_named(command, tmp_path):
+    args = [command, str(ROOT / "recipes" / "gsm8k-self-consistency.yaml"), "--set", "dataset.path=/nope/x.jsonl"]
+    line = one_error_line(tts(*args, *(["--out", str(tmp_path / "r")] if command == "run" else [])))
+    assert "dataset file not found: /nope/x.jsonl" in line
+
+
+def test_missing_model_file_says_so(tmp_path):
+    proc = tts("run", str(ROOT / "recipes" / "quickstart.yaml"), "--limit", "1", "--set",
+               "roles.policy.model=/nope/model.gguf", "--out", str(tmp_path / "r"))
+    assert proc.returncode != 0 and "model file not found: /nope/model.gguf" in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+def test_rerunning_a_finished_run_loads_nothing(tmp_path):
+    args = ["run", str(ROOT / "recipes" / "quickstart.yaml"), "--limit", "3", "--set", "strategy.n=2",
+            "--set", "sweep.n=[1,2]", "--out", str(tmp_path / "r")]
+    first = tts(*args)
+    assert first.returncode == 0, first.stderr
+    t0 = time.perf_counter()
+    again = tts(*args)
+    seconds = time.perf_counter() - t0
+    assert again.returncode == 0, again.stderr
+    assert "3 of 3 problems already recorded; nothing to run" in again.stderr
+    assert "Loading weights" not in again.stderr  # the model was never loaded
+    accuracy = [line for line in first.stdout.splitlines() if "accuracy" in line]
+    assert accuracy and accuracy == [line for line in again.stdout.splitlines() if "accuracy" in line]
+    print(f"rerun of a finished run: {seconds:.2f} s")
