@@ -15,6 +15,14 @@ def pct(ci: dict[str, float] | None) -> str:
     return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
 
 
+def cost_label(name: str) -> str:
+    """`kinetics(B200)` -> `kinetics, B200 hardware profile`; other cost models as named."""
+    if name.endswith(")") and "(" in name:
+        model, profile = name[:-1].split("(", 1)
+        return f"{model}, {profile} hardware profile"
+    return name
+
+
 def render(summary: dict[str, Any], console: Any = None) -> None:
     """Print the summary; intervals are 95% bootstrap intervals over problems."""
     from rich.console import Console
@@ -28,11 +36,17 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
     head.add_row("problems", f"{summary['problems']} ({summary['ok']} ok, {summary['failed']} failed)")
     head.add_row("accuracy % [95% CI]", pct(summary.get("accuracy")))
     head.add_row("tokens / problem", f"{summary['tokens_per_problem']:.1f}")
-    head.add_row("seconds / problem", f"{summary['seconds_per_problem']:.3f}")
-    head.add_row(f"FLOPs / problem ({summary.get('cost_model', '')})", f"{summary['eflops_per_problem']:.3g}")
-    if "wall_seconds_this_run" in summary:
-        head.add_row("wall seconds (this invocation)", f"{summary['wall_seconds_this_run']:.1f}")
+    head.add_row("latency s / problem (mean; problems run concurrently)", f"{summary['seconds_per_problem']:.3f}")
+    wall, ran = summary.get("wall_seconds_this_run"), summary.get("problems_this_run")
+    if wall and ran:
+        head.add_row("throughput problems / s (this invocation)", f"{ran / wall:.3f}")
+    head.add_row(f"eFLOPs / problem ({cost_label(summary.get('cost_model', ''))})", f"{summary['eflops_per_problem']:.3g}")
+    if wall is not None:
+        head.add_row("wall seconds (this invocation)", f"{wall:.1f}")
     console.print(head)
+    if "(" in summary.get("cost_model", ""):
+        console.print("eFLOPs follow the named hardware profile, not this machine; another: "
+                      "--set cost='{name: kinetics, hardware: H100}' (B200, H100, H200, CPU or a number)")
     sweep = summary.get("sweep")
     if not sweep or not sweep["rows"]:
         return
@@ -44,6 +58,9 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
         table.add_row(str(row["n"]), *(pct(row[a]) for a in aggs), pct(row["pass"]),
                       f"{row['tokens_per_problem']:.0f}", f"{row.get('eflops_per_problem', 0):.3g}")
     console.print(table)
+    console.print("The headline accuracy grades the run's own answer per problem (a vote tie broken by the run's "
+                  "seeded rng); the N rows score a tie as the expected value over the tied answers, so the two "
+                  "can differ when votes tie.")
     for name, g in sweep.get("paired_gain_vs_single_sample", {}).items():
         console.print(f"paired gain {name}: {100 * g['mean']:+.1f} points "
                       f"[{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}] over {g['problems']} problems")

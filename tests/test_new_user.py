@@ -60,3 +60,14 @@ def test_rerunning_a_finished_run_loads_nothing(tmp_path):
     accuracy = [line for line in first.stdout.splitlines() if "accuracy" in line]
     assert accuracy and accuracy == [line for line in again.stdout.splitlines() if "accuracy" in line]
     print(f"rerun of a finished run: {seconds:.2f} s")
+
+
+def test_summary_labels_latency_throughput_cost_profile_and_ties(tmp_path):
+    proc = tts("run", str(ROOT / "recipes" / "quickstart.yaml"), "--limit", "4", "--set", "strategy.n=2",
+               "--set", "sweep.n=[1,2]", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())  # rich may wrap long lines
+    assert "latency s / problem (mean; problems run concurrently)" in out
+    assert "throughput problems / s (this invocation)" in out
+    assert "eFLOPs / problem (kinetics, B200 hardware profile)" in out and "hardware: H100" in out
+    assert "score a tie as the expected value" in out

@@ -86,6 +86,7 @@ class Controller:
                                                    if role.backend.shape is not None})
         summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
         summary["wall_seconds_this_run"] = round(time.perf_counter() - t0, 3)
+        summary["problems_this_run"] = self.done
         write_summary(self.run_dir, summary)
         return summary
 
@@ -101,7 +102,7 @@ class Controller:
         records = [r for pid, r in self.store.load().items() if pid in wanted]
         pricing = Pricing.from_lock(self.ledger.cost_model, yaml.safe_load(lock.read_text(encoding="utf-8")) or {})
         summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
-        summary["wall_seconds_this_run"] = 0.0
+        summary["wall_seconds_this_run"], summary["problems_this_run"] = 0.0, 0
         write_summary(self.run_dir, summary)
         return summary
 
