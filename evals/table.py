@@ -98,13 +98,20 @@ def render_plan(result: dict[str, Any], console: Any = None) -> None:
                         f"({result['cost_model']}, {result['metric']}@N, {result['problems']} problems)")
     for col in ("model", "N", "accuracy %", "mean eFLOPs/problem"):
         table.add_column(col, justify="left" if col == "model" else "right")
+    rec = result["recommended"]
     for label, info in result["per_model"].items():
-        star = " *" if label == result["recommended"]["model"] else ""
+        star = " *" if rec and label == rec["model"] else ""
         table.add_row(label + star, str(info["n"]), f"{100 * info['accuracy']:.1f}", f"{info['mean_eflops']:.3g}")
     console.print(table)
-    rec = result["recommended"]
-    console.print(f"recommended (*): {rec['model']} with N={rec['n']}: {100 * rec['accuracy']:.1f}% "
-                  f"(problems over the budget count as wrong)")
+    if rec is None:
+        console.print(f"nothing fits {result['budget']:.3g} eFLOPs/problem: the cheapest configuration needs "
+                      f"{result['cheapest_eflops']:.3g} on average; raise --budget")
+    else:
+        console.print(f"recommended (*): {rec['model']} with N={rec['n']}: {100 * rec['accuracy']:.1f}% "
+                      f"(problems over the budget count as wrong)")
+    if result["metric"] == "pass":
+        console.print("metric pass@N: a problem counts as solved when any of N samples is correct, i.e. a "
+                      "perfect verifier picks it; --metric majority for what voting achieves")
     console.print(f"per-problem oracle frontier at this budget: {100 * result['oracle_accuracy']:.1f}% "
                   f"(upper bound: picks each problem's best config using its labels)")
     law = result.get("tokens_law")

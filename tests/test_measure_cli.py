@@ -90,6 +90,13 @@ def test_plan_from_runs(toy_runs, tmp_path):
     proc = tts("plan", "--budget", f"{mid:g}", "--traces", str(tmp_path / "saved.jsonl"),
                "--plot", str(tmp_path / "p2.png"))
     assert "recommended" in proc.stdout
+    default = tts("plan", "--budget", f"{mid:g}", "--runs", str(toy_runs[0]))
+    assert "majority@N" in default.stdout and (toy_runs[0] / "plan.png").exists()  # not the cwd
+    assert "perfect verifier" in tts("plan", "--budget", f"{mid:g}", "--runs", str(toy_runs[0]),
+                                     "--metric", "pass").stdout
+    tiny = tts("plan", "--budget", f"{costs[0] / 100:g}", "--runs", str(toy_runs[0]))
+    assert "nothing fits" in tiny.stdout and "recommended" not in tiny.stdout
+    assert plan(sets, costs[0] / 100)["recommended"] is None
     (tmp_path / "bad.jsonl").write_text('{"model": "x"}\n')
     bad = tts("plan", "--budget", "1e9", "--traces", str(tmp_path / "bad.jsonl"), ok=False)
     assert bad.returncode == 2 and "bad.jsonl:1" in bad.stderr and bad.stderr.count("\n") == 1
@@ -110,3 +117,5 @@ def test_arise_levels_run_through_the_cli(tmp_path):
     assert "ARISE" in tts("show", str(out)).stdout
     plain = tts("arise", str(tmp_path), ok=False)
     assert plain.returncode == 2 and "not a run folder" in plain.stderr
+    levels = tts("plan", "--budget", "1e12", "--runs", str(out), ok=False)  # a levels folder is not one run
+    assert levels.returncode == 2 and "levels (ARISE) run" in levels.stderr and "level-0/run-" in levels.stderr

@@ -15,9 +15,11 @@ from tts.cli_common import fail
 def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12"),
          runs: list[Path] = typer.Option([], "--runs", help="run folders (one model or setting each)"),
          traces: Optional[Path] = typer.Option(None, help="a traces JSONL file instead of (or with) runs"),
-         metric: str = typer.Option("pass", help="pass (Best-of-N coverage) or majority"),
+         metric: str = typer.Option("majority", help="majority (what voting achieves) or pass (any of N correct: "
+                                    "assumes a perfect verifier)"),
          hardware: str = typer.Option("B200", help="intensity profile: B200, H100, H200, CPU, or a number"),
-         plot: Path = typer.Option(Path("plan.png"), help="where to save the frontier plot"),
+         plot: Optional[Path] = typer.Option(None, help="where to save the frontier plot (default: plan.png "
+                                             "in the first run folder, else beside the traces file)"),
          save_traces: Optional[Path] = typer.Option(None, help="also write the traces used, as JSONL")) -> None:
     """Which model and N give the best accuracy under an eFLOPs budget per problem."""
     from tts.cost.model import KineticsCost
@@ -34,6 +36,7 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
         fail(str(exc))
     if save_traces:
         write_traces(sets, save_traces)
+    plot = plot or (runs[0] if runs else Path(traces or ".").parent) / "plan.png"
     plan_figure(result).savefig(plot, dpi=110)
     from evals.table import render_plan
 

@@ -125,7 +125,8 @@ def fit_power_law(x: list[float], y: list[float], offset: float | None = 0.0) ->
 
 def plan(sets: list[TraceSet], budget: float, metric: str = "pass", cost_model: KineticsCost | None = None,
          points: int = 100) -> dict[str, Any]:
-    """The recommendation at `budget` eFLOPs per problem, and the curves behind it."""
+    """The recommendation at `budget` eFLOPs per problem (None when no configuration fits it on any
+    problem), and the curves behind it."""
     if budget <= 0:
         raise ValueError("the budget must be a positive number of eFLOPs per problem")
     cost_model = cost_model or KineticsCost()
@@ -140,11 +141,14 @@ def plan(sets: list[TraceSet], budget: float, metric: str = "pass", cost_model: 
                                "mean_eflops": best.mean_cost(),
                                "frontier": oracle_frontier(mine, problems, grid)[0]}
     top = max(per_model, key=lambda k: (per_model[k]["accuracy"], -per_model[k]["mean_eflops"]))
+    fits = any(c.cost[p] <= budget for c in configs for p in problems)
     b_idx = grid.index(budget)
     law = _tokens_law(grid, tokens)
     return {"budget": budget, "metric": metric, "cost_model": cost_model.name, "problems": len(problems),
-            "oracle_accuracy": oracle[b_idx], "recommended": {"model": top, **{k: v for k, v in per_model[top].items()
-                                                                               if k != "frontier"}},
+            "oracle_accuracy": oracle[b_idx],
+            "recommended": {"model": top, **{k: v for k, v in per_model[top].items() if k != "frontier"}}
+            if fits else None,
+            "cheapest_eflops": min(c.mean_cost() for c in configs),
             "per_model": per_model, "grid": grid, "oracle": oracle, "oracle_tokens": tokens,
             "tokens_law": law,
             "configs": [{"model": c.label, "n": c.n, "mean_eflops": c.mean_cost(),

@@ -52,6 +52,9 @@ def _shape(data: dict, where: str) -> ModelShape:
 
 def from_run(run_dir: Path, label: str | None = None) -> TraceSet:
     """Traces of a finished run: its candidates (with grades) and the generating role's shape."""
+    levels = sorted(Path(run_dir).glob("level-*/run-*"))
+    if levels and not (Path(run_dir) / "records.jsonl").exists():
+        raise TraceError(f"{run_dir} is a levels (ARISE) run: give its runs instead, e.g. --runs {levels[0]}")
     lock = Path(run_dir) / "recipe.lock.yaml"
     if not lock.exists():
         raise TraceError(f"{run_dir} is not a run folder (no recipe.lock.yaml)")
