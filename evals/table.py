@@ -66,6 +66,17 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
                       f"[{100 * g['lo']:+.1f}, {100 * g['hi']:+.1f}] over {g['problems']} problems")
 
 
+ARISE_LEGEND = (
+    "ARISE: per problem, each level-to-level accuracy gain is discounted by the token ratio t(j-1)/t(j) and each "
+    "loss amplified by its inverse, then averaged over problems: at most 1 (0 -> 100% at no extra tokens), 0 when "
+    "compute changes nothing, below 0 when more compute loses answers. A gain bought with 4x the tokens counts a "
+    "quarter, so ARISE can sit near 0 while mean accuracy rises.",
+    "runs by level: runs summed over problems at each level (adaptive sampling adds runs where results vary); "
+    "up/down: level-to-level steps, summed over problems, where a problem's accuracy rose / fell (a problem counts "
+    "once per step, so they can exceed the problem count).",
+)
+
+
 def render_arise(results: list[dict[str, Any]], console: Any = None) -> None:
     """One row per levels run: ARISE with its 95% bootstrap interval, the slope metric beside it,
     and accuracy / tokens / runs per level."""
@@ -86,6 +97,8 @@ def render_arise(results: list[dict[str, Any]], console: Any = None) -> None:
             " / ".join(f"{t:.0f}" for t in r["level_tokens"]),
             " / ".join(str(n) for n in r["level_runs"]), f"{r['improved']}/{r['degraded']}")
     console.print(table)
+    for line in ARISE_LEGEND:
+        console.print(line)
 
 
 def render_plan(result: dict[str, Any], console: Any = None) -> None:

@@ -114,6 +114,8 @@ def test_arise_levels_run_through_the_cli(tmp_path):
     assert all(3 * 8 <= n <= 4 * 8 for n in result["level_runs"])
     table = tts("arise", str(out)).stdout
     assert "ARISE" in table and "slope" in table
+    legend = " ".join(table.split())  # rich wraps long lines
+    assert "at most 1" in legend and "once per step" in legend  # the legend a reader needs
     assert "ARISE" in tts("show", str(out)).stdout
     plain = tts("arise", str(tmp_path), ok=False)
     assert plain.returncode == 2 and "not a run folder" in plain.stderr

@@ -71,3 +71,19 @@ def test_summary_labels_latency_throughput_cost_profile_and_ties(tmp_path):
     assert "throughput problems / s (this invocation)" in out
     assert "eFLOPs / problem (kinetics, B200 hardware profile)" in out and "hardware: H100" in out
     assert "score a tie as the expected value" in out
+
+
+def test_check_warns_about_cuda_on_a_machine_without_it():
+    import torch
+
+    proc = tts("check", str(ROOT / "recipes" / "math500-self-consistency.yaml"))
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(": ok")
+    if not torch.cuda.is_available():
+        assert "roles.policy.engine.device is cuda but no CUDA device is visible" in proc.stderr
+    quiet = tts("check", str(ROOT / "recipes" / "quickstart.yaml"))
+    assert "warning" not in quiet.stderr
+
+
+def test_list_is_not_cut_at_80_columns_in_a_pipe():
+    proc = tts("list")
+    assert proc.returncode == 0 and "verifiers.math_extract:MathAnswer" in proc.stdout

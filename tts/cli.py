@@ -8,7 +8,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -90,7 +90,8 @@ def list_() -> None:
     for kind in KINDS:
         for name, origin in sorted(available(kind).items()):
             table.add_row(kind, name, origin)
-    Console().print(table)
+    console = Console()
+    Console(width=200).print(table) if not console.is_terminal else console.print(table)  # pipes: no 80-column cut
 
 
 @app.command()
@@ -102,10 +103,26 @@ def check(recipe: Path = typer.Argument(..., help="recipe YAML file"),
     from tts.recipe import load_recipe
 
     try:
-        check_recipe(load_recipe(recipe, set_))
+        parsed = load_recipe(recipe, set_)
+        check_recipe(parsed)
     except RecipeError as exc:
         fail(str(exc))
+    for warning in device_warnings(parsed):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"{recipe}: ok")
+
+
+def device_warnings(recipe: Any) -> list[str]:
+    """Roles that ask for CUDA on a machine where none is visible (the recipe is valid, but will not run here)."""
+    wanted = [name for name, spec in recipe.roles.items() if "cuda" in str(spec.engine.get("device", ""))]
+    if not wanted:
+        return []
+    import torch
+
+    if torch.cuda.is_available():
+        return []
+    return [f"roles.{name}.engine.device is cuda but no CUDA device is visible here; "
+            f"--set roles.{name}.engine.device=cpu (and dtype=float32) to run on this machine" for name in wanted]
 
 
 def _register_measurement() -> None:
