@@ -87,3 +87,13 @@ def test_check_warns_about_cuda_on_a_machine_without_it():
 def test_list_is_not_cut_at_80_columns_in_a_pipe():
     proc = tts("list")
     assert proc.returncode == 0 and "verifiers.math_extract:MathAnswer" in proc.stdout
+
+
+def test_recipe_errors_share_one_format():
+    recipe = str(ROOT / "recipes" / "quickstart.yaml")
+    line = one_error_line(tts("check", recipe, "--set", "seeed=3"))
+    assert line.startswith("error: seeed:") and "allowed: name, description, seed" in line and "(from --set seeed=3)" in line
+    line = one_error_line(tts("check", recipe, "--set", "strategy.n=abc"))
+    assert "strategy.n:" in line and "(from --set strategy.n=abc)" in line  # not blamed on the file
+    line = one_error_line(tts("check", recipe, "--set", "strategy={serch: {name: beam_search}}"))
+    assert "strategy.serch:" in line and "allowed: generator, aggregator, n, search" in line

@@ -4,6 +4,8 @@ an output. A wrong field gets one line naming it and what was expected."""
 
 from __future__ import annotations
 
+import typing
+
 from pathlib import Path
 from typing import Any, Literal
 
@@ -170,13 +172,43 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node[parts[-1]] = value
 
 
-def _error_line(source: str, exc: ValidationError) -> str:
+def _model_at(parts: list[str]) -> Any:
+    """The pydantic model that holds the field at `parts` (None when the path leaves the schema)."""
+    model: Any = Recipe
+    for part in parts:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        args = [a for a in (typing.get_args(field.annotation) or (field.annotation,)) if isinstance(a, type)]
+        model = next((a for a in args if issubclass(a, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _where(source: str, loc: str, overrides: list[str]) -> str:
+    """`from --set KEY=VALUE` when an override wrote this field (or a field above it), else `in FILE`."""
+    for assignment in reversed(overrides):
+        key = assignment.partition("=")[0]
+        if loc == key or loc.startswith(key + ".") or key.startswith(loc + "."):
+            return f"from --set {assignment}"
+    return f"in {source}"
+
+
+def _error_line(source: str, exc: ValidationError, overrides: list[str] | None = None) -> str:
+    """One format for every recipe error: field path, what was wrong, what is allowed, where it came from."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "union")))
+    parts = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "union"))]
+    loc = ".".join(parts)
     got = err.get("input")
     shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    allowed = ""
+    if err["type"] == "extra_forbidden":
+        holder = _model_at(parts[:-1])
+        if holder is not None:
+            allowed = f"; allowed: {', '.join(holder.model_fields)}"
     extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{source}: {loc or 'recipe'}: {err['msg']}{shown}{extra}"
+    return f"{loc or 'recipe'}: {err['msg']}{shown}{allowed} ({_where(source, loc, overrides or [])}){extra}"
 
 
 def parse_recipe(data: Any, source: str = "recipe", overrides: list[str] | None = None) -> Recipe:
@@ -188,7 +220,7 @@ def parse_recipe(data: Any, source: str = "recipe", overrides: list[str] | None 
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(_error_line(source, exc)) from None
+        raise RecipeError(_error_line(source, exc, overrides)) from None
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
