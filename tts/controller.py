@@ -57,7 +57,7 @@ class Controller:
 
     async def run(self) -> dict[str, Any]:
         """Run every problem not yet recorded; return the run summary."""
-        from evals.summary import Pricing, summarize, write_summary
+        from evals.summary import Pricing
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = self.run_dir / "recipe.lock.yaml"
@@ -80,29 +80,29 @@ class Controller:
         finally:
             self.store.close()
             await self._close()
-        wanted = {p.id for p in problems}
-        records = [r for pid, r in self.store.load().items() if pid in wanted]
         pricing = Pricing(self.ledger.cost_model, {name: role.backend.shape for name, role in self.pieces.roles.items()
                                                    if role.backend.shape is not None})
-        summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
-        summary["wall_seconds_this_run"] = round(time.perf_counter() - t0, 3)
-        summary["problems_this_run"] = self.done
-        write_summary(self.run_dir, summary)
-        return summary
+        return self._summary(problems, pricing, round(time.perf_counter() - t0, 3))
 
     def _finished_summary(self, problems: list[Problem], lock: Path) -> dict[str, Any]:
         """A run with nothing left to do: its summary from the records and the lock's shapes, no model loaded."""
         import yaml
 
-        from evals.summary import Pricing, summarize, write_summary
+        from evals.summary import Pricing
 
         log.warning("%d of %d problems already recorded; nothing to run (another --out starts afresh)",
                     len(problems), len(problems))
+        lock_data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+        return self._summary(problems, Pricing.from_lock(self.ledger.cost_model, lock_data), 0.0)
+
+    def _summary(self, problems: list[Problem], pricing: Any, wall_seconds: float) -> dict[str, Any]:
+        """Summarise the recorded problems of this run's selection and write summary.json."""
+        from evals.summary import summarize, write_summary
+
         wanted = {p.id for p in problems}
         records = [r for pid, r in self.store.load().items() if pid in wanted]
-        pricing = Pricing.from_lock(self.ledger.cost_model, yaml.safe_load(lock.read_text(encoding="utf-8")) or {})
         summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
-        summary["wall_seconds_this_run"], summary["problems_this_run"] = 0.0, 0
+        summary["wall_seconds_this_run"], summary["problems_this_run"] = wall_seconds, self.done
         write_summary(self.run_dir, summary)
         return summary
 

@@ -195,12 +195,12 @@ def math_verify_latex(text: str) -> list[Span]:
     return out
 
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+)?")
+NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+)?")
 
 
 def last_number(text: str) -> list[Span]:
     """The last number in the text (the resolver uses it only when nothing else states an answer)."""
-    found = list(_NUMBER.finditer(text))
+    found = list(NUMBER.finditer(text))
     return [Span(found[-1].start(), found[-1].end(), found[-1].group(0), "last_number", FALLBACK)] if found else []
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from verifiers.answer_spans import ANCHORED, FALLBACK, LOOSE, SOURCES, Span, boxes, phrases, unclosed_box
+from verifiers.answer_spans import ANCHORED, FALLBACK, LOOSE, NUMBER, SOURCES, Span, boxes, phrases, unclosed_box
 from verifiers.answer_text import (bare_answer, clean_value, concludes, concluding_span, cut_off, own_turn,
                                    repetitive, retracted)
 from verifiers.base import Extractor
@@ -63,9 +63,6 @@ def _anchored_answer(text: str, spans: list[Span]) -> str | None:
     return clean_value(final.value)
 
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+)?")
-
-
 def _loose_answer(text: str, spans: list[Span]) -> str | None:
     """Plain math or an option letter in the concluding sentence (closing remarks such as "Right."
     skipped) or closing the text, or the last number of a concluding sentence."""
@@ -77,7 +74,7 @@ def _loose_answer(text: str, spans: list[Span]) -> str | None:
     pool = [s for s in loose if start <= s.start < stop or not text[s.end:].strip(" .,;:!\n")]
     if concludes(sentence):
         numbers = [Span(start + m.start(), start + m.end(), m.group(0), "last_number", FALLBACK)
-                   for m in _NUMBER.finditer(sentence)]
+                   for m in NUMBER.finditer(sentence)]
         pool += [n for n in numbers if not any(o.start <= n.start < o.end for o in loose)][-1:]
     return clean_value(_latest(pool).value) if pool else None
 

@@ -12,7 +12,7 @@ from verifiers.prompted import NO_WORDS, YES_WORDS, parse_verdict, render_verdic
 
 JUDGE_TEMPLATE = ("Problem:\n{problem}\n\nReference answer: {reference}\nStudent's final answer: {answer}\n\n"
                   "Does the student's final answer mean the same as the reference answer? Answer yes or no.")
-MAX_ANSWER_CHARS = 300
+JUDGE_MAX_CHARS = 300  # longer answers are not shown to the judge
 
 
 def is_text(answer: str) -> bool:
@@ -22,7 +22,7 @@ def is_text(answer: str) -> bool:
 
 def needs_judge(answer: str | None, reference: str | None) -> bool:
     """Undecidable by the rules: words on either side, not two numbers, short enough to show."""
-    if not answer or not reference or len(answer) > MAX_ANSWER_CHARS:
+    if not answer or not reference or len(answer) > JUDGE_MAX_CHARS:
         return False
     if as_number(clean(answer)) is not None and as_number(clean(reference)) is not None:
         return False
