@@ -51,7 +51,7 @@ def test_report_plots_hold_the_summary_points(toy_runs, tmp_path):
     lines = {ln.get_label(): ln for ln in rep.figures["accuracy_vs_n"].axes[0].lines}
     maj = lines["toy-40: majority"]
     assert list(maj.get_xdata()) == [1, 2, 4, 8, 16]
-    assert list(maj.get_ydata()) == pytest.approx([r["majority"]["mean"] for r in rows])
+    assert list(maj.get_ydata()) == pytest.approx([100 * r["majority"]["mean"] for r in rows])  # % as in tables
     eff = {ln.get_label(): ln for ln in rep.figures["accuracy_vs_eflops"].axes[0].lines}["toy-24: pass"]
     short_rows = dict(rep.runs)["toy-24"]["sweep"]["rows"]
     assert list(eff.get_xdata()) == pytest.approx([r["eflops_per_problem"] for r in short_rows])
@@ -61,6 +61,38 @@ def test_report_plots_hold_the_summary_points(toy_runs, tmp_path):
     assert "TTSPM fit" in text and "pearson" not in text.lower() or "r=" in text
     view = rep.ttspm["toy-40"]
     assert view["fits"]["pass"]["p"] > 0 and set(view["predicted_vs_observed"]) == {"0.001", "0.005", "0.01", "0.05"}
+
+
+def test_report_says_what_would_mislead(toy_runs, tmp_path):
+    """Runs of another dataset, two identical runs in folders of the same name, and a run with no
+    correct answer: warned about, told apart, and no N* or r printed for what has none."""
+    recipe = str(ROOT / "recipes" / "quickstart.yaml")
+    starved = ["--limit", "8", "--set", "roles.policy.sampling.max_tokens=2"]  # no room to write '#answer'
+    tts("run", recipe, *starved, "--out", str(tmp_path / "a" / "toy"))
+    tts("run", recipe, *starved, "--out", str(tmp_path / "b" / "toy"))
+    tts("run", recipe, "--limit", "8", "--set", "dataset.n_ops=3", "--out", str(tmp_path / "ops3"))
+    runs = [toy_runs[0], tmp_path / "a" / "toy", tmp_path / "b" / "toy", tmp_path / "ops3"]
+    proc = tts("report", *map(str, runs), "--out", str(tmp_path / "rep"))
+    warned = " ".join(proc.stderr.split())
+    assert "different datasets" in warned and "toy_arith(n_ops=3)" in warned
+    assert "b/toy has exactly the same curves as a/toy" in warned
+    data = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert set(data["runs"]) == {"toy-40", "a/toy", "b/toy", "ops3"}
+    starved_fit = data["ttspm"]["a/toy"]
+    assert all(f == {"undefined": "no correct answer at any N"} for f in starved_fit["fits"].values())
+    assert all(v["pearson_r"] is None and "same for every problem" in v["undefined"]
+               for v in starved_fit["predicted_vs_observed"].values())
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "nan" not in page and "warning: these runs used different datasets" in page
+    assert "fits" in page and "RMSE exceeds 0.02" in page  # the column a reader could not decode is explained
+    from evals.report import build_report
+
+    fig = build_report(runs).figures["accuracy_vs_n"]
+    lines = {ln.get_label(): ln for ln in fig.axes[0].lines}
+    a, b = lines["a/toy: majority"], lines["b/toy: majority"]
+    assert (a.get_linestyle(), a.get_marker()) != (b.get_linestyle(), b.get_marker())  # both visible
+    assert a.get_color() == b.get_color() != lines["a/toy: pass"].get_color()  # colour names the curve
+    assert "%" in fig.axes[0].get_ylabel() and max(lines["toy-40: pass"].get_ydata()) > 1
 
 
 def test_report_cli_and_bad_folder(toy_runs, tmp_path):

@@ -87,9 +87,12 @@ def report(runs: list[Path] = typer.Argument(..., help="run folders to plot toge
     from tts.components import RecipeError
 
     try:
-        page = write_report(build_report(runs), out)
+        rep = build_report(runs)
+        page = write_report(rep, out)
     except (RecipeError, FileNotFoundError) as exc:
         fail(str(exc))
+    for warning in rep.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"wrote {page}")
 
 
