@@ -4,6 +4,7 @@ over random tie-breaks, and paired bootstrap intervals."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -43,22 +44,41 @@ def subsets(n: int, k: int, count: int, rng: random.Random) -> list[tuple[int, .
 def aggregator_at_k(aggregator: Any, candidates: Sequence[Candidate], k: int, count: int,
                     rng: random.Random) -> float:
     """Mean (over subsets of size k) of the aggregator's expected grade."""
-    values = []
-    for idx in subsets(len(candidates), k, count, rng):
-        chosen = [candidates[i] for i in idx]
-        values.append(answer_value(aggregator.winners(chosen), chosen))
-    return sum(values) / len(values)
+    return aggregators_at_k([aggregator], candidates, k, count, rng)[0]
+
+
+def aggregators_at_k(aggregators: Sequence[Any], candidates: Sequence[Candidate], k: int, count: int,
+                     rng: random.Random) -> list[float]:
+    """`aggregator_at_k` of several aggregators on the same subsets (drawn once: a paired comparison)."""
+    chosen_sets = [[candidates[i] for i in idx] for idx in subsets(len(candidates), k, count, rng)]
+    return [sum(answer_value(agg.winners(chosen), chosen) for chosen in chosen_sets) / len(chosen_sets)
+            for agg in aggregators]
 
 
 def mean_ci(values: Sequence[float], reps: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean with a percentile bootstrap interval over items."""
+    """Mean with a percentile bootstrap interval over items. The resamples are the index draws of
+    `random.Random(seed)` (n per replicate), drawn once per (n, reps, seed) and shared by every
+    column of a table; the means are summed with numpy."""
     if not values:
         return (float("nan"),) * 3
-    rng = random.Random(seed)
+    import numpy as np
+
     n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
+    means = np.sort(np.asarray(values, dtype=np.float64)[_resamples(n, reps, seed)].sum(axis=1) / n)
     lo, hi = means[int((1 - level) / 2 * reps)], means[min(reps - 1, int((1 + level) / 2 * reps))]
-    return sum(values) / n, lo, hi
+    return sum(values) / n, float(lo), float(hi)
+
+
+@functools.lru_cache(maxsize=16)
+def _resamples(n: int, reps: int, seed: int) -> Any:
+    """A (reps, n) array of bootstrap indices: replicate r holds draws r·n … r·n + n − 1 of the seeded stream."""
+    import numpy as np
+
+    rng = random.Random(seed)
+    draw = rng.randrange
+    out = np.fromiter((draw(n) for _ in range(n * reps)), dtype=np.int32 if n < 2**31 else np.int64, count=n * reps)
+    out.flags.writeable = False
+    return out.reshape(reps, n)
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = 2000, seed: int = 0,

@@ -10,7 +10,7 @@ from typing import Any
 
 from dataclasses import dataclass
 
-from evals.metrics import aggregator_at_k, mean_ci, paired_bootstrap, pass_at_k
+from evals.metrics import aggregators_at_k, mean_ci, paired_bootstrap, pass_at_k
 from tts.cost.shape import ModelShape
 from tts.ledger import GRADER_ROLE_PREFIX, Totals
 from tts.types import Candidate
@@ -72,9 +72,11 @@ def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any],
         if not eligible:
             continue
         row: dict[str, Any] = {"n": k, "problems": len(eligible)}
-        for agg in aggregators:
-            rng = random.Random(seed + k)
-            vals = [aggregator_at_k(agg, c, k, subsets, rng) for _, c in eligible]
+        # each problem's subsets come from its own stream and are shared by every aggregator
+        by_problem = [aggregators_at_k(aggregators, c, k, subsets, random.Random(f"{seed}:{r['id']}:{k}"))
+                      for r, c in eligible]
+        for j, agg in enumerate(aggregators):
+            vals = [v[j] for v in by_problem]
             row[agg.name] = _ci(vals)
             per_problem[(agg.name, k)] = {r["id"]: v for (r, _), v in zip(eligible, vals)}
         row["pass"] = _ci([pass_at_k(len(c), sum(1 for x in c if (x.grade or 0) > 0), k) for _, c in eligible])
@@ -96,7 +98,9 @@ def sweep_table(ok: list[dict[str, Any]], ns: list[int], aggregators: list[Any],
 
 def summarize(records: list[dict[str, Any]], recipe: Any, sweep_aggregators: list[Any],
               cost_model: str = "", pricing: Pricing | None = None) -> dict[str, Any]:
-    """Summary dict of a run (written as summary.json and printed by `tts run` / `tts show`)."""
+    """Summary dict of a run (written as summary.json and printed by `tts run` / `tts show`). Records
+    are taken in problem-id order, so the figures do not depend on the order problems finished in."""
+    records = sorted(records, key=lambda r: str(r["id"]))
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
     by_role: dict[str, Totals] = {}
@@ -131,8 +135,38 @@ def sweep_columns(sweep: dict[str, Any]) -> list[str]:
     return [k for k, v in sweep["rows"][0].items() if isinstance(v, dict)] if sweep.get("rows") else []
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+SUMMARY_SCHEMA = 2  # bump when the figures a summary holds are computed differently
+
+
+def records_digest(run_dir: Path) -> str:
+    """sha256 of the run's records file: a summary written with it describes exactly these records."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(Path(run_dir) / "records.jsonl", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any], covers_all: bool = False) -> None:
+    """Write summary.json; `covers_all` (every stored record was summarised) stamps it with the records'
+    digest so `tts show` can print it without recomputing."""
+    if covers_all:
+        summary = {**summary, "records_sha256": records_digest(run_dir), "summary_schema": SUMMARY_SCHEMA}
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+def stored_summary(run_dir: Path) -> dict[str, Any] | None:
+    """summary.json when it was written from exactly the records now in the folder, else None."""
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if summary.get("summary_schema") != SUMMARY_SCHEMA or not (Path(run_dir) / "records.jsonl").exists():
+        return None
+    return summary if summary.get("records_sha256") == records_digest(run_dir) else None
 
 
 def cost_model_of(run_dir: Path) -> str:

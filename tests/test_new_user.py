@@ -56,7 +56,7 @@ def test_rerunning_a_finished_run_loads_nothing(tmp_path):
     seconds = time.perf_counter() - t0
     assert again.returncode == 0, again.stderr
     assert "3 of 3 problems already recorded; nothing to run" in again.stderr
-    assert "Loading weights" not in again.stderr  # the model was never loaded
+    assert "loaded on" not in again.stderr  # the model was never loaded (no load phase line)
     accuracy = [line for line in first.stdout.splitlines() if "accuracy" in line]
     assert accuracy and accuracy == [line for line in again.stdout.splitlines() if "accuracy" in line]
     print(f"rerun of a finished run: {seconds:.2f} s")
@@ -97,3 +97,61 @@ def test_recipe_errors_share_one_format():
     assert "strategy.n:" in line and "(from --set strategy.n=abc)" in line  # not blamed on the file
     line = one_error_line(tts("check", recipe, "--set", "strategy={serch: {name: beam_search}}"))
     assert "strategy.serch:" in line and "allowed: generator, aggregator, n, search" in line
+
+
+def test_a_log_file_gets_a_line_per_phase_not_bars(tmp_path):
+    """stderr to a file: no tqdm bar of transformers' weight loading, one line when the model is
+    loaded, and run progress as a line per tenth of the problems."""
+    log_file = tmp_path / "run.log"
+    with open(log_file, "w") as err:
+        proc = subprocess.run([TTS, "run", str(ROOT / "recipes" / "quickstart.yaml"), "--limit", "20", "--set",
+                               "strategy.n=2", "--set", "sweep.n=[1,2]", "--out", str(tmp_path / "r")],
+                              stdout=subprocess.PIPE, stderr=err, text=True, timeout=300)
+    assert proc.returncode == 0
+    text = log_file.read_text()
+    assert "\r" not in text and "Loading weights" not in text and "it/s" not in text, text
+    assert "hf backend:" in text and "loaded on cpu in" in text
+    lines = [ln for ln in text.splitlines() if "tts run: " in ln]
+    assert len(lines) == 10 and "tts run: 20/20" in lines[-1]
+
+
+def test_help_shows_flags_without_a_type():
+    proc = tts("arise", "--help")
+    assert proc.returncode == 0 and "--json" in proc.stdout and "<bool>" not in proc.stdout
+    listing = tts("--help").stdout
+    assert "..." not in listing.split("Commands:")[1]  # every command's one-line help fits
+
+
+def test_show_prints_the_stored_summary_only_while_it_matches_the_records(tmp_path):
+    import json
+
+    recipe = str(ROOT / "recipes" / "quickstart.yaml")
+    args = ["--set", "strategy.n=2", "--set", "sweep.n=[1,2]", "--out", str(tmp_path / "r")]
+    first = tts("run", recipe, "--limit", "6", *args)
+    assert first.returncode == 0, first.stderr
+    stored = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert len(stored["records_sha256"]) == 64  # written from every record in the folder
+    shown = tts("show", str(tmp_path / "r")).stdout
+    assert [ln for ln in shown.splitlines() if "accuracy" in ln or "│  2 │" in ln] == \
+        [ln for ln in first.stdout.splitlines() if "accuracy" in ln or "│  2 │" in ln]
+    subset = tts("run", recipe, "--limit", "3", *args)  # a summary of 3 of the 6 recorded problems
+    assert subset.returncode == 0 and "3 (3 ok" in subset.stdout
+    assert "records_sha256" not in json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert "6 (6 ok" in tts("show", str(tmp_path / "r")).stdout  # recomputed from all six records
+
+
+def test_summary_does_not_depend_on_the_order_problems_finished_in(tmp_path):
+    import yaml
+
+    from evals.summary import summarize_run_dir
+    from tts.recipe import parse_recipe
+    from tts.records import read_records
+
+    proc = tts("run", str(ROOT / "recipes" / "quickstart.yaml"), "--limit", "12", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    lock = tmp_path / "r" / "recipe.lock.yaml"
+    recipe = parse_recipe(yaml.safe_load(lock.read_text())["recipe"], str(lock))
+    records = read_records(tmp_path / "r")
+    forward = summarize_run_dir(tmp_path / "r", recipe, records)
+    backward = summarize_run_dir(tmp_path / "r", recipe, records[::-1])
+    assert forward["sweep"] == backward["sweep"] and forward["accuracy"] == backward["accuracy"]

@@ -108,6 +108,9 @@ def test_quickstart_end_to_end(tmp_path):
     acc1 = summary["sweep"]["rows"][0]["majority"]["mean"]
     assert 0.3 <= acc1 <= 0.7  # the toy model is built to sit in this range at temperature 1
     assert "accuracy % by N" in proc.stdout
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").split("<!-- quickstart-output -->\n```\n")[1]
+    for line in readme.split("```")[0].splitlines():  # the README shows what this run prints
+        assert line in proc.stdout.splitlines(), f"README's quickstart output is stale: {line!r}"
     shown = subprocess.run([TTS, "show", str(out)], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and "majority@16 - acc@1" in shown.stdout
 

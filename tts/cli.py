@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from tts.cli_common import fail
+from tts.cli_common import PLAIN_HELP, fail
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(rich_markup_mode=PLAIN_HELP, add_completion=False, no_args_is_help=True,
                   help="tts: test-time scaling experiments over vLLM, OpenAI-compatible and HF backends.")
 
 
 def _setup_logging(verbose: bool) -> None:
+    """Warnings (everything with -v), and the progress lines of `tts.progress` either way."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tts.progress").setLevel(logging.INFO)
 
 
 @app.command()
@@ -28,9 +29,12 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
         limit: Optional[int] = typer.Option(None, help="only the first N problems"),
         set_: list[str] = typer.Option([], "--set", help="override a recipe field: key.path=value"),
         out: Optional[Path] = typer.Option(None, help="run folder (default: output.dir/output.name)"),
-        progress: bool = typer.Option(True, help="show a progress bar"),
+        progress: bool = typer.Option(True, help="show progress: a bar on a terminal, a log line per tenth "
+                                      "of the problems when stderr is a file or pipe"),
         verbose: bool = typer.Option(False, "-v", "--verbose")) -> None:
-    """Run (or resume) a recipe; records land in the run folder as problems finish."""
+    """Run or resume a recipe.
+
+    Records land in the run folder as problems finish; rerun the same command to resume."""
     _setup_logging(verbose)
     if limit is not None and limit < 1:
         fail(f"--limit must be a positive number of problems, got {limit}")
@@ -39,7 +43,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
     from tts.runner import run_recipe
 
     try:
-        summary = asyncio.run(run_recipe(recipe, set_, out, limit, progress and sys.stderr.isatty()))
+        summary = asyncio.run(run_recipe(recipe, set_, out, limit, progress))
     except KeyboardInterrupt:
         fail("interrupted; finished problems are recorded; run the same command again to resume", 130)
     except (RecipeError, RegistryError, FileNotFoundError, ValueError) as exc:
@@ -53,10 +57,13 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
 
 @app.command()
 def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run`")) -> None:
-    """Print the summary table of a run (recomputed from its records; ARISE for a levels run)."""
+    """Print a run's summary table.
+
+    summary.json when it was written from exactly the records in the folder, else recomputed from
+    them (ARISE for a levels run)."""
     import yaml
 
-    from evals.summary import summarize_run_dir
+    from evals.summary import stored_summary, summarize_run_dir
     from tts.components import RecipeError
     from tts.recipe import parse_recipe
 
@@ -70,7 +77,7 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
             from tts.levels import arise_of
 
             return render_arise([arise_of(run_dir, recipe)])
-        summary = summarize_run_dir(run_dir, recipe)
+        summary = stored_summary(run_dir) or summarize_run_dir(run_dir, recipe)
     except (RecipeError, FileNotFoundError) as exc:
         fail(str(exc))
     from evals.table import render
@@ -80,7 +87,9 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
 
 @app.command("list")
 def list_() -> None:
-    """List registered backends, strategies, verifiers and datasets (built-ins and plug-ins)."""
+    """List everything registered.
+
+    Backends, strategies, verifiers and datasets: built-ins and plug-ins."""
     from rich.console import Console
     from rich.table import Table
 
@@ -97,7 +106,9 @@ def list_() -> None:
 @app.command()
 def check(recipe: Path = typer.Argument(..., help="recipe YAML file"),
           set_: list[str] = typer.Option([], "--set", help="override a recipe field: key.path=value")) -> None:
-    """Validate a recipe and build its components without loading any model."""
+    """Validate a recipe, loading no model.
+
+    Builds every component and checks datasets and model files exist."""
     from tts.build import check_recipe
     from tts.components import RecipeError
     from tts.recipe import load_recipe
@@ -145,7 +156,7 @@ from tts.cli_learn import learn_app  # noqa: E402
 
 app.add_typer(learn_app, name="learn")
 
-toy_app = typer.Typer(help="The built-in toy arithmetic task and its models.", no_args_is_help=True)
+toy_app = typer.Typer(rich_markup_mode=PLAIN_HELP, help="The built-in toy arithmetic task and its models.", no_args_is_help=True)
 app.add_typer(toy_app, name="toy")
 
 
@@ -169,6 +180,9 @@ def toy_train(out: Path = typer.Option(..., help="folder for the trained model")
 
 
 def main() -> None:
+    from tts.progress import quiet_library_bars
+
+    quiet_library_bars()  # before any library imports tqdm
     app()
 
 

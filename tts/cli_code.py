@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from tts.cli_common import fail
+from tts.cli_common import PLAIN_HELP, fail
 
-sandbox_app = typer.Typer(help="The execution sandbox for untrusted code.", no_args_is_help=True)
+sandbox_app = typer.Typer(rich_markup_mode=PLAIN_HELP, help="The execution sandbox for untrusted code.", no_args_is_help=True)
 
 
 @sandbox_app.command("check")
@@ -40,7 +40,7 @@ def check(isolation: str = typer.Option("strict", help="strict (namespaces, unpr
         raise typer.Exit(1)
 
 
-swebench_app = typer.Typer(help="SWE-bench runs: predictions for the official harness.", no_args_is_help=True)
+swebench_app = typer.Typer(rich_markup_mode=PLAIN_HELP, help="SWE-bench runs: predictions for the official harness.", no_args_is_help=True)
 
 
 @swebench_app.command("predictions")

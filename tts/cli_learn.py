@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from tts.cli_common import fail
+from tts.cli_common import PLAIN_HELP, fail
 
-learn_app = typer.Typer(help="Train test-time learning methods (PERK, LaCT, RWKV-7 and its states).", no_args_is_help=True)
+learn_app = typer.Typer(rich_markup_mode=PLAIN_HELP, help="Train test-time learning methods: PERK, LaCT, RWKV-7, states.", no_args_is_help=True)
 
 
 @learn_app.command("perk")
@@ -26,7 +26,9 @@ def perk(out: Path = typer.Option(..., help="folder for perk.pt, config.json, ca
          eval_every: int = typer.Option(100, help="validation accuracy every N steps (0: never); the best is kept"),
          eval_episodes: int = typer.Option(50),
          resume: bool = typer.Option(False, help="continue from OUT/checkpoint")) -> None:
-    """Meta-train PERK: the LoRA initialisation, per-step learning rates and token weights."""
+    """Meta-train PERK.
+
+    Learns the LoRA initialisation, per-step learning rates and token weights."""
     import logging
 
     from tts.learn.perk import PERKConfig
@@ -60,7 +62,9 @@ def lact(out: Path = typer.Option(..., help="model folder to write (weights, con
          intermediate_size: Optional[int] = typer.Option(None, help="MLP width (default 4 × hidden)"),
          save_every: int = typer.Option(500, help="checkpoint every N steps (OUT/checkpoint.pt)"),
          resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt")) -> None:
-    """Train a small LaCT language model (window attention + large-chunk fast weights)."""
+    """Train a small LaCT model.
+
+    Window attention plus large-chunk fast weights (--no-lact: window attention alone)."""
     from tts.learn.lact.train import LaCTTrain, train
 
     if task != "recall":
@@ -81,7 +85,9 @@ def lact(out: Path = typer.Option(..., help="model folder to write (weights, con
 def rwkv7(out: Path = typer.Option(..., help="model folder to write"),
           task: str = typer.Option("pattern", help="pre-training task (pattern: in-context lookup of random tables)"),
           steps: int = typer.Option(1200), seed: int = typer.Option(0)) -> None:
-    """Pre-train a tiny RWKV-7 (pure PyTorch) for the state-tuning pattern task."""
+    """Pre-train a tiny RWKV-7.
+
+    Pure PyTorch, on the state-tuning pattern task."""
     from tts.learn.rwkv7.train import pretrain
 
     if task != "pattern":
@@ -97,7 +103,9 @@ def state(model: str = typer.Option("toy:rwkv7_pattern", help="an RWKV-7 model f
           name: str = typer.Option("pattern", help="name of the tuned state in the library"),
           rule_seed: int = typer.Option(1234, help="which hidden permutation (the task)"),
           steps: int = typer.Option(150), lr: float = typer.Option(1.0)) -> None:
-    """State tuning: learn only the initial RWKV-7 state for the hidden-rule task; save it to a library."""
+    """Tune an RWKV-7 initial state.
+
+    Learns only the initial state for the hidden-rule task and saves it to a library."""
     from tts.backends.base import BackendError
     from tts.backends.models import resolve_model
     from tts.learn.rwkv7.state_tuning import StateBank

@@ -21,7 +21,9 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
          plot: Optional[Path] = typer.Option(None, help="where to save the frontier plot (default: plan.png "
                                              "in the first run folder, else beside the traces file)"),
          save_traces: Optional[Path] = typer.Option(None, help="also write the traces used, as JSONL")) -> None:
-    """Which model and N give the best accuracy under an eFLOPs budget per problem."""
+    """Best model and N under an eFLOPs budget.
+
+    Which model and N give the best accuracy under an eFLOPs budget per problem, and the oracle frontier."""
     from tts.cost.model import KineticsCost
     from tts.cost.planner import plan as make_plan
     from tts.cost.planner import plan_figure
@@ -53,7 +55,9 @@ def _number_or_name(text: str) -> str | float:
 
 def arise(runs: list[Path] = typer.Argument(..., help="levels run folders (one per model)"),
           as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
-    """ARISE score of each levels run, with the slope metric beside it."""
+    """ARISE of levels runs.
+
+    Each levels run's ARISE score, with the slope metric beside it."""
     import yaml
 
     from tts.components import RecipeError
@@ -82,7 +86,9 @@ def arise(runs: list[Path] = typer.Argument(..., help="levels run folders (one p
 
 def report(runs: list[Path] = typer.Argument(..., help="run folders to plot together"),
            out: Path = typer.Option(Path("report"), help="output folder")) -> None:
-    """PNG plots (accuracy vs N, tokens, eFLOPs) and report.html for one or more runs."""
+    """Plots and report.html for runs.
+
+    Accuracy against N, tokens and eFLOPs (PNG), tables and TTSPM fits, for one or more runs."""
     from evals.report import build_report, write_report
     from tts.components import RecipeError
 
@@ -114,7 +120,9 @@ def regrade(run_dir: Path = typer.Argument(..., help="a run folder made by `tts 
                                                  "(default: the run's own)"),
             extractor: Optional[str] = typer.Option(None, help="extractor spec, e.g. math or "
                                                     "'{name: regex, pattern: ...}' (default: the run's own)")) -> None:
-    """Re-extract and re-grade a stored run from its candidates' texts (no model is called); writes
+    """Re-grade a stored run.
+
+    Re-extracts and re-grades from the candidates' texts (no model is called); writes
     records.regraded.jsonl and summary.regraded.json beside the originals."""
     from evals.regrade import REGRADED_SUMMARY, RegradeError, regrade as run_regrade
     from tts.components import RecipeError

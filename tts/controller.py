@@ -16,6 +16,8 @@ from tts.build import Pieces
 from tts.context import StrategyContext
 from tts.ledger import GRADER_ROLE_PREFIX, Ledger
 from tts.lock import check_resumable, write_lock
+from tts.progress import mode_for
+from tts.progress import progress as progress_for
 from tts.records import RecordStore
 from tts.types import Candidate, Outcome, Problem
 
@@ -40,13 +42,13 @@ class Controller:
     """Runs one recipe over a dataset into `run_dir`."""
 
     def __init__(self, pieces: Pieces, run_dir: Path, limit: int | None = None,
-                 progress: bool = True, ledger: Ledger | None = None, only: set[str] | None = None,
+                 progress: bool | str = True, ledger: Ledger | None = None, only: set[str] | None = None,
                  manage_backends: bool = True) -> None:
         self.pieces, self.run_dir, self.limit = pieces, Path(run_dir), limit
         self.only = only  # run just these problem ids (adaptive repeats)
         self.manage_backends = manage_backends  # False: the caller starts and closes them
         self.recipe = pieces.recipe
-        self.progress = progress
+        self.progress = mode_for(progress)  # True: a bar on a terminal, log lines otherwise
         self.ledger = ledger or Ledger(pieces.cost_model)
         self.store = RecordStore(self.run_dir)
         budget = self.recipe.budget
@@ -88,10 +90,13 @@ class Controller:
         """A run with nothing left to do: its summary from the records and the lock's shapes, no model loaded."""
         import yaml
 
-        from evals.summary import Pricing
+        from evals.summary import Pricing, stored_summary
 
         log.warning("%d of %d problems already recorded; nothing to run (another --out starts afresh)",
                     len(problems), len(problems))
+        cached = stored_summary(self.run_dir)
+        if cached is not None and set(self.store.load()) == {p.id for p in problems}:
+            return {**cached, "wall_seconds_this_run": 0.0, "problems_this_run": 0}
         lock_data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
         return self._summary(problems, Pricing.from_lock(self.ledger.cost_model, lock_data), 0.0)
 
@@ -100,10 +105,11 @@ class Controller:
         from evals.summary import summarize, write_summary
 
         wanted = {p.id for p in problems}
-        records = [r for pid, r in self.store.load().items() if pid in wanted]
+        stored = self.store.load()
+        records = [r for pid, r in stored.items() if pid in wanted]
         summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
         summary["wall_seconds_this_run"], summary["problems_this_run"] = wall_seconds, self.done
-        write_summary(self.run_dir, summary)
+        write_summary(self.run_dir, summary, covers_all=len(records) == len(stored))
         return summary
 
     async def _start_backends(self) -> None:
@@ -120,7 +126,7 @@ class Controller:
 
     async def _run_all(self, todo: list[Problem]) -> None:
         sem = asyncio.Semaphore(self.recipe.concurrency)
-        bar = _progress(self.progress, len(todo))
+        bar = progress_for(self.progress, len(todo))
 
         async def one(problem: Problem) -> None:
             async with sem:
@@ -212,39 +218,3 @@ async def close_backends(backends: Any) -> None:
             await backend.close()
         except Exception:  # closing must not hide the run's own error
             log.exception("closing a backend failed")
-
-
-class _NoProgress:
-    def __enter__(self) -> "_NoProgress":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def advance(self, done: int, failed: int, correct: float) -> None:
-        return None
-
-
-class _RichProgress(_NoProgress):
-    def __init__(self, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("[bold]tts run"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.description}"), TimeElapsedColumn())
-        self.task = self.bar.add_task("", total=total)
-
-    def __enter__(self) -> "_RichProgress":
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
-
-    def advance(self, done: int, failed: int, correct: float) -> None:
-        ok = done - failed
-        acc = f"acc {correct / ok:.3f}" if ok else ""
-        self.bar.update(self.task, advance=1, description=f"{acc} failed {failed}" if failed else acc)
-
-
-def _progress(enabled: bool, total: int) -> _NoProgress:
-    return _RichProgress(total) if enabled and total else _NoProgress()

@@ -14,6 +14,8 @@ from evals.arise import AdaptiveSampler, allocate_budget, score_cells
 from tts.build import build_pieces
 from tts.controller import Controller, close_backends, start_backends
 from tts.lock import check_resumable, write_lock
+from tts.progress import log as progress_log
+from tts.progress import mode_for
 from tts.recipe import Recipe, apply_override, parse_recipe
 from tts.records import RecordStore
 
@@ -66,9 +68,11 @@ def _wanting(cells: Cells, level: int, sampler: AdaptiveSampler, caps: dict[tupl
 
 
 async def run_levels(recipe: Recipe, run_dir: Path, limit: int | None = None,
-                     progress: bool = False) -> dict[str, Any]:
-    """Run every level adaptively into `run_dir`; returns (and writes `arise.json`) the scores."""
+                     progress: bool | str = False) -> dict[str, Any]:
+    """Run every level adaptively into `run_dir`; returns (and writes `arise.json`) the scores. Off a
+    terminal, progress is one line per level run (not ten per run)."""
     spec = recipe.levels
+    mode = mode_for(progress)
     assert spec is not None
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / "recipe.lock.yaml"
@@ -94,9 +98,9 @@ async def run_levels(recipe: Recipe, run_dir: Path, limit: int | None = None,
                 if r == 0 and j == 0:
                     write_lock(lock, recipe.resolved(), {})
                 await start_backends(pieces)
-                log.info("level %d (%s=%s), run %d: %s problems", j, spec.field, spec.values[j], r,
-                         "all" if only is None else len(only))
-                await Controller(pieces, run_dir / f"level-{j}" / f"run-{r}", limit, progress,
+                progress_log.info("level %d (%s=%s), run %d: %s problems", j, spec.field, spec.values[j], r,
+                                  "all" if only is None else len(only))
+                await Controller(pieces, run_dir / f"level-{j}" / f"run-{r}", limit, "off" if mode == "log" else mode,
                                  only=only, manage_backends=False).run()
     finally:
         await close_backends(backends.values())

@@ -15,7 +15,7 @@ def run_dir_for(recipe: Any, out: Path | None) -> Path:
 
 
 async def run_recipe(path: str | Path, overrides: list[str] | None = None, out: Path | None = None,
-                     limit: int | None = None, progress: bool = False) -> dict[str, Any]:
+                     limit: int | None = None, progress: bool | str = False) -> dict[str, Any]:
     """Run (or resume) the recipe at `path`; returns the summary also written to summary.json
     (or, for a recipe with `levels:`, the ARISE result written to arise.json)."""
     recipe = load_recipe(path, overrides)

@@ -16,6 +16,7 @@ from typing import Any
 from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief
 from tts.backends.models import resolve_model
 from tts.cost.shape import ModelShape
+from tts.progress import phase
 from tts.types import Capabilities, Completion, Generation, Sampling, StreamDelta
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class HFBackend(Backend):
         register()  # tts's own model types (LaCT, RWKV-7)
         self.model_path, self.gguf_file = resolve_model(self.model_path, self.gguf_file)
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        t0 = time.perf_counter()
         if self.gguf_file:
             kwargs["gguf_file"] = self.gguf_file
         try:
@@ -97,6 +99,8 @@ class HFBackend(Backend):
             model = model.to(self.device)
         self._model = model.eval()
         self._finish_load()
+        gguf = f" (GGUF {self.gguf_file} de-quantised)" if self.gguf_file else ""
+        phase(f"hf backend: {self.model_path}{gguf} loaded on {self.device_map or self.device}", t0)
 
     def _finish_load(self) -> None:
         from tts.backends.hf_decode import Decoder

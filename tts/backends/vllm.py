@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief, started
 from tts.backends.models import resolve_model
 from tts.backends.vllm_params import LoRAGate, completion_from, sampling_params, spec_decode_counts
 from tts.cost.shape import ModelShape
+from tts.progress import phase
 from tts.types import Capabilities, Generation, Sampling, StreamDelta
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ class VLLMBackend(Backend):
         from transformers import AutoConfig, AutoTokenizer
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        t0 = time.perf_counter()
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path or self.model_path)
             config = AutoConfig.from_pretrained(self.model_path)
@@ -102,7 +105,7 @@ class VLLMBackend(Backend):
         except Exception as exc:
             raise BackendError(f"vllm backend: cannot start '{self.model_path}': {brief(exc)}") from exc
         self._shape = ModelShape.from_hf_config(config)
-        log.info("vllm backend: engine ready for %s", self.model_path)
+        phase(f"vllm backend: engine ready for {self.model_path}", t0)
 
     async def close(self) -> None:
         if self._engine is not None:
