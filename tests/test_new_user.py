@@ -155,3 +155,9 @@ def test_summary_does_not_depend_on_the_order_problems_finished_in(tmp_path):
     forward = summarize_run_dir(tmp_path / "r", recipe, records)
     backward = summarize_run_dir(tmp_path / "r", recipe, records[::-1])
     assert forward["sweep"] == backward["sweep"] and forward["accuracy"] == backward["accuracy"]
+
+
+def test_a_misspelled_component_name_lists_the_known_ones():
+    line = one_error_line(tts("check", str(ROOT / "recipes" / "math500-beam-search.yaml"),
+                              "--set", "strategy.search.name=beam_serch"))
+    assert "strategy.search.name: unknown search 'beam_serch' (known: beam_search," in line

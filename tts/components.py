@@ -7,7 +7,7 @@ import inspect
 import typing
 from typing import Any
 
-from tts.registry import RegistryError, resolve
+from tts.registry import RegistryError, resolve, singular
 
 
 class RecipeError(ValueError):
@@ -67,12 +67,6 @@ def check_params(factory: Any, params: dict[str, Any], label: str, where: str) -
                 msg = exc.errors()[0]["msg"]
                 raise RecipeError(f"{where}.{key}: {msg} (got {value!r})") from None
     return out
-
-
-def singular(kind: str) -> str:
-    """'searches' -> 'search', 'stopping_rules' -> 'stopping rule' (for messages)."""
-    word = kind[:-2] if kind.endswith("ches") else kind[:-1]
-    return word.replace("_", " ")
 
 
 def build(kind: str, spec: Any, where: str) -> Any:

@@ -139,10 +139,16 @@ def resolve(kind: str, name: str) -> Any:
     if ":" in name:
         return load_dotted(name)
     known = ", ".join(sorted(available(kind))) or "none"
-    raise RegistryError(f"unknown {kind[:-1].replace('_', ' ')} '{name}' (known: {known}; "
+    raise RegistryError(f"unknown {singular(kind)} '{name}' (known: {known}; "
                         f"or give a dotted path 'package.module:Name')")
 
 
 def _check_kind(kind: str) -> None:
     if kind not in BUILTINS:
         raise RegistryError(f"unknown registry '{kind}' (kinds: {', '.join(KINDS)})")
+
+
+def singular(kind: str) -> str:
+    """'searches' -> 'search', 'stopping_rules' -> 'stopping rule' (for messages)."""
+    word = kind[:-2] if kind.endswith("ches") else kind[:-1]
+    return word.replace("_", " ")
