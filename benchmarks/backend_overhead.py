@@ -51,21 +51,15 @@ async def raw(backend, prompts: list[list[int]], n: int, tokens: int) -> float:
 
 async def through_tts(backend, model: str, problems: int, n: int, tokens: int) -> float:
     from tts.build import build_pieces
-    from tts.controller import Controller
+    from tts.runner import run_pieces
     from tts.recipe import parse_recipe
 
     pieces = build_pieces(parse_recipe(recipe(model, problems, n, tokens)))
     pieces.backends = {"shared": backend}  # the same engine as the raw path
     for role in pieces.roles.values():
         role.backend = backend
-    controller = Controller(pieces, Path(tempfile.mkdtemp()) / "run", progress=False)
-
-    async def keep_engine_open() -> None:
-        return None
-
-    controller._close = keep_engine_open  # the engine is shared with the raw path
-    t0 = time.perf_counter()
-    summary = await controller.run()
+    t0 = time.perf_counter()  # the engine is shared with the raw path: the run leaves it open
+    summary = await run_pieces(pieces, Path(tempfile.mkdtemp()) / "run", progress=False, manage_backends=False)
     elapsed = time.perf_counter() - t0
     assert summary["ok"] == problems
     assert summary["cost_by_role"]["policy"]["completion_tokens"] == problems * n * tokens

@@ -188,3 +188,28 @@ def summarize_run_dir(run_dir: Path, recipe: Any, records: list[dict[str, Any]] 
     records = read_records(run_dir) if records is None else records
     return summarize(records, recipe, pieces.sweep_aggregators, cost_model_of(run_dir),
                      Pricing.from_lock(pieces.cost_model, lock))
+
+
+def summarize_outcome(outcome: Any, recipe: Any, sweep_aggregators: list[Any]) -> dict[str, Any]:
+    """The summary of a controller run's selection, written to summary.json: the stored one when
+    nothing ran and it still matches the records, else computed (priced from the roles' shapes, or
+    from the lock when no model was loaded)."""
+    import yaml
+
+    from tts.records import RecordStore
+
+    run_dir, wanted = Path(outcome.run_dir), set(outcome.problem_ids)
+    stored = RecordStore(run_dir).load()
+    extra = {"wall_seconds_this_run": outcome.wall_seconds, "problems_this_run": outcome.problems_this_run}
+    if outcome.shapes is None:
+        cached = stored_summary(run_dir)
+        if cached is not None and set(stored) == wanted:
+            return {**cached, **extra}
+        lock = yaml.safe_load((run_dir / "recipe.lock.yaml").read_text(encoding="utf-8")) or {}
+        pricing = Pricing.from_lock(outcome.ledger.cost_model, lock)
+    else:
+        pricing = Pricing(outcome.ledger.cost_model, outcome.shapes)
+    records = [r for pid, r in stored.items() if pid in wanted]
+    summary = {**summarize(records, recipe, sweep_aggregators, outcome.ledger.cost_name, pricing), **extra}
+    write_summary(run_dir, summary, covers_all=len(records) == len(stored))
+    return summary

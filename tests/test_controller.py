@@ -19,16 +19,16 @@ from tts.budget import Budget, BudgetExhausted
 from tts.build import build_pieces
 from tts.components import RecipeError
 from tts.context import StrategyContext
-from tts.controller import Controller
 from tts.recipe import parse_recipe
 from tts.records import read_records
+from tts.runner import run_pieces
 
 TTS = str(Path(sys.executable).with_name("tts"))
 
 
 async def run(recipe: dict, out: Path, limit=None):
     pieces = build_pieces(parse_recipe(recipe))
-    return await Controller(pieces, out, limit=limit, progress=False).run()
+    return await run_pieces(pieces, out, limit=limit, progress=False)
 
 
 def test_budget_reserve_refund_and_exhaustion():

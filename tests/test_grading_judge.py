@@ -11,7 +11,7 @@ from conftest import tiny_recipe
 from tts.budget import Budget
 from tts.build import build_pieces
 from tts.context import StrategyContext
-from tts.controller import Controller
+from tts.runner import run_pieces
 from tts.ledger import Ledger
 from tts.recipe import parse_recipe
 from tts.records import read_records
@@ -67,7 +67,7 @@ async def test_judge_on_a_real_model_is_ledgered_apart(tiny_model_dir, tmp_path)
     backend = next(iter(pieces.backends.values()))  # policy and judge share one engine
     await backend.start()
     try:
-        summary = await Controller(pieces, tmp_path / "run", progress=False, manage_backends=False).run()
+        summary = await run_pieces(pieces, tmp_path / "run", progress=False, manage_backends=False)
         await _check_run(pieces, summary, read_records(tmp_path / "run"))
     finally:
         await backend.close()

@@ -1,6 +1,7 @@
 """The controller: feeds problems to the strategy with bounded concurrency, grades the final answer
-and every candidate after the strategy returns, writes one durable record per problem, resumes
-from the records, and leaves a summary. The strategy never sees the grader."""
+and every candidate after the strategy returns, writes one durable record per problem and resumes
+from the records; summarising them is evals' work (tts.runner joins the two). The strategy never
+sees the grader."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,19 @@ def candidate_record(c: Candidate, store_text: bool) -> dict[str, Any]:
     return rec
 
 
+@dataclass
+class RunOutcome:
+    """What one `Controller.run` did: its selection, time, how many problems it ran, and the roles'
+    shapes for pricing (None when nothing ran: price from the lock)."""
+
+    run_dir: Path
+    problem_ids: list[str]
+    wall_seconds: float
+    problems_this_run: int
+    shapes: dict[str, Any] | None
+    ledger: Ledger
+
+
 class Controller:
     """Runs one recipe over a dataset into `run_dir`."""
 
@@ -57,10 +72,9 @@ class Controller:
         self.failed = 0
         self.correct = 0.0
 
-    async def run(self) -> dict[str, Any]:
-        """Run every problem not yet recorded; return the run summary."""
-        from evals.summary import Pricing
-
+    async def run(self) -> RunOutcome:
+        """Run every problem of the selection not yet recorded; say what ran. The summary is the
+        caller's (`tts.runner`): the controller writes records, evals read them."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = self.run_dir / "recipe.lock.yaml"
         check_resumable(lock, self.recipe.resolved())
@@ -70,8 +84,11 @@ class Controller:
         finished = {pid for pid, r in self.store.load().items() if r.get("status") == "ok"}
         todo = [p for p in problems if p.id not in finished]
         log.info("%d problems, %d already recorded, %d to run", len(problems), len(problems) - len(todo), len(todo))
+        ids = [p.id for p in problems]
         if not todo and lock.exists():
-            return self._finished_summary(problems, lock)
+            log.warning("%d of %d problems already recorded; nothing to run (another --out starts afresh)",
+                        len(problems), len(problems))
+            return RunOutcome(self.run_dir, ids, 0.0, 0, None, self.ledger)
         t0 = time.perf_counter()
         try:
             await self._start_backends()
@@ -82,35 +99,8 @@ class Controller:
         finally:
             self.store.close()
             await self._close()
-        pricing = Pricing(self.ledger.cost_model, {name: role.backend.shape for name, role in self.pieces.roles.items()
-                                                   if role.backend.shape is not None})
-        return self._summary(problems, pricing, round(time.perf_counter() - t0, 3))
-
-    def _finished_summary(self, problems: list[Problem], lock: Path) -> dict[str, Any]:
-        """A run with nothing left to do: its summary from the records and the lock's shapes, no model loaded."""
-        import yaml
-
-        from evals.summary import Pricing, stored_summary
-
-        log.warning("%d of %d problems already recorded; nothing to run (another --out starts afresh)",
-                    len(problems), len(problems))
-        cached = stored_summary(self.run_dir)
-        if cached is not None and set(self.store.load()) == {p.id for p in problems}:
-            return {**cached, "wall_seconds_this_run": 0.0, "problems_this_run": 0}
-        lock_data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-        return self._summary(problems, Pricing.from_lock(self.ledger.cost_model, lock_data), 0.0)
-
-    def _summary(self, problems: list[Problem], pricing: Any, wall_seconds: float) -> dict[str, Any]:
-        """Summarise the recorded problems of this run's selection and write summary.json."""
-        from evals.summary import summarize, write_summary
-
-        wanted = {p.id for p in problems}
-        stored = self.store.load()
-        records = [r for pid, r in stored.items() if pid in wanted]
-        summary = summarize(records, self.recipe, self.pieces.sweep_aggregators, self.ledger.cost_name, pricing)
-        summary["wall_seconds_this_run"], summary["problems_this_run"] = wall_seconds, self.done
-        write_summary(self.run_dir, summary, covers_all=len(records) == len(stored))
-        return summary
+        shapes = {name: role.backend.shape for name, role in self.pieces.roles.items() if role.backend.shape is not None}
+        return RunOutcome(self.run_dir, ids, round(time.perf_counter() - t0, 3), self.done, shapes, self.ledger)
 
     async def _start_backends(self) -> None:
         if self.manage_backends:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.arise import AdaptiveSampler, allocate_budget, score_cells
+from evals.summary import summarize_outcome
 from tts.build import build_pieces
 from tts.controller import Controller, close_backends, start_backends
 from tts.lock import check_resumable, write_lock
@@ -100,8 +101,9 @@ async def run_levels(recipe: Recipe, run_dir: Path, limit: int | None = None,
                 await start_backends(pieces)
                 progress_log.info("level %d (%s=%s), run %d: %s problems", j, spec.field, spec.values[j], r,
                                   "all" if only is None else len(only))
-                await Controller(pieces, run_dir / f"level-{j}" / f"run-{r}", limit, "off" if mode == "log" else mode,
-                                 only=only, manage_backends=False).run()
+                outcome = await Controller(pieces, run_dir / f"level-{j}" / f"run-{r}", limit,
+                                           "off" if mode == "log" else mode, only=only, manage_backends=False).run()
+                summarize_outcome(outcome, pieces.recipe, pieces.sweep_aggregators)
     finally:
         await close_backends(backends.values())
     return write_arise(run_dir, recipe)

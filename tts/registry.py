@@ -1,5 +1,5 @@
 """Registries: every pluggable kind (backends, generators, aggregators, searches, stopping rules,
-extractors, graders, selectors, cost models, datasets) is found by name among the built-ins, through the
+extractors, graders, selectors, cost models, datasets, model-type registrars) is found by name among the built-ins, through the
 Python entry-point group `tts.<kind>`, or by a dotted path `package.module:Name`.
 
 Built-ins are listed as dotted paths, so listing them imports nothing heavy."""
@@ -91,6 +91,11 @@ BUILTINS: dict[str, dict[str, str]] = {
         "swebench_lite": "evals.swebench:SWEBenchLite",
         "swebench_verified": "evals.swebench:SWEBenchVerified",
     },
+    # registrars of model architectures with transformers' Auto classes, run before a model loads
+    # (so backends load tts's own models, and a plug-in's, without importing any method)
+    "model_types": {
+        "tts": "tts.learn.models:register",
+    },
 }
 
 KINDS = tuple(BUILTINS)
@@ -152,3 +157,10 @@ def singular(kind: str) -> str:
     """'searches' -> 'search', 'stopping_rules' -> 'stopping rule' (for messages)."""
     word = kind[:-2] if kind.endswith("ches") else kind[:-1]
     return word.replace("_", " ")
+
+
+def register_model_types() -> None:
+    """Run every `model_types` registrar (tts's LaCT and RWKV-7, and any plug-in's): call before loading
+    a model through transformers' Auto classes. Registrars are idempotent."""
+    for name in available("model_types"):
+        resolve("model_types", name)()

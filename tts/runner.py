@@ -1,11 +1,12 @@
-"""Programmatic entry point: load a recipe, build it and run the controller."""
+"""Programmatic entry point: load a recipe, build it, run the controller and summarise the run.
+The one place that joins the core (which writes records) and evals (which read them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tts.build import build_pieces
+from tts.build import Pieces, build_pieces
 from tts.controller import Controller
 from tts.recipe import load_recipe
 
@@ -23,5 +24,13 @@ async def run_recipe(path: str | Path, overrides: list[str] | None = None, out: 
         from tts.levels import run_levels
 
         return await run_levels(recipe, run_dir_for(recipe, out), limit, progress)
-    pieces = build_pieces(recipe)
-    return await Controller(pieces, run_dir_for(recipe, out), limit, progress).run()
+    return await run_pieces(build_pieces(recipe), run_dir_for(recipe, out), limit=limit, progress=progress)
+
+
+async def run_pieces(pieces: Pieces, run_dir: Path, **controller_args: Any) -> dict[str, Any]:
+    """Run built pieces into `run_dir` (Controller arguments: limit, progress, only, manage_backends,
+    ledger) and return the summary written to summary.json."""
+    from evals.summary import summarize_outcome
+
+    outcome = await Controller(pieces, Path(run_dir), **controller_args).run()
+    return summarize_outcome(outcome, pieces.recipe, pieces.sweep_aggregators)

@@ -76,9 +76,9 @@ class HFBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from tts.learn.models import register
+        from tts.registry import register_model_types
 
-        register()  # tts's own model types (LaCT, RWKV-7)
+        register_model_types()  # tts's own model types (LaCT, RWKV-7) and plug-ins'
         self.model_path, self.gguf_file = resolve_model(self.model_path, self.gguf_file)
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         t0 = time.perf_counter()
