@@ -132,7 +132,7 @@ def rules(window: int):
 
 
 def evaluate(data: list[dict], orders: int, window: int, seed: int = 0) -> dict:
-    from evals.metrics import paired_bootstrap
+    from tts.evals.metrics import paired_bootstrap
     from tts.strategies.deepconf import DeepConfVote
 
     rng = random.Random(seed)

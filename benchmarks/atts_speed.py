@@ -90,7 +90,7 @@ class Bench:
 
 
 def describe(name: str, records: list[dict], seconds: float, base: list[float] | None) -> dict:
-    from evals.metrics import mean_ci, paired_bootstrap
+    from tts.evals.metrics import mean_ci, paired_bootstrap
 
     grades = [float(r.get("grade") or 0.0) for r in records]
     n = len(records)

@@ -69,7 +69,7 @@ async def through_tts(backend, model: str, problems: int, n: int, tokens: int) -
 async def main(args: argparse.Namespace) -> dict:
     from tts.backends.vllm import VLLMBackend
     from tts.toy.task import prompt_text
-    from evals.benchmarks import ToyArithmetic
+    from tts.evals.benchmarks import ToyArithmetic
 
     backend = VLLMBackend(args.model, dtype="float32", max_model_len=128)
     await backend.start()

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from verifiers.math_extract import MathAnswer  # noqa: E402
-from verifiers.math_grader import MathGrader  # noqa: E402
-from verifiers.pool import KillablePool  # noqa: E402
+from tts.verifiers.math_extract import MathAnswer  # noqa: E402
+from tts.verifiers.math_grader import MathGrader  # noqa: E402
+from tts.verifiers.pool import KillablePool  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "grading"
 
@@ -52,7 +52,7 @@ async def ours(cases: list[dict], timeout: float) -> list[tuple[bool, float]]:
 
 async def math_verify_alone(cases: list[dict], timeout: float) -> list[tuple[bool, float]]:
     """(graded correct, seconds) per case for math-verify's parse of the whole output."""
-    pool = KillablePool("verifiers.math_equiv:math_verify_alone", workers=2, timeout=timeout)
+    pool = KillablePool("tts.verifiers.math_equiv:math_verify_alone", workers=2, timeout=timeout)
     await asyncio.to_thread(pool.warm)
     out = []
     for case in cases:

@@ -78,7 +78,7 @@ def rate(r: dict) -> float:
 
 
 def main(args: argparse.Namespace) -> dict:
-    from evals.benchmarks import ToyArithmetic
+    from tts.evals.benchmarks import ToyArithmetic
     from tts.backends.serve import VLLMServer
     from tts.toy import DEFAULT_MODEL
     from transformers import AutoTokenizer

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.datasets import DatasetError, read_jsonl
+from tts.evals.datasets import DatasetError, read_jsonl
 from tts.types import Problem
 
 log = logging.getLogger(__name__)

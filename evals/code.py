@@ -5,7 +5,7 @@ docstring examples, MBPP's first assert) are what selectors may use."""
 
 from __future__ import annotations
 
-from evals.datasets import local_or_hub_rows
+from tts.evals.datasets import local_or_hub_rows
 from tts.types import Problem
 
 

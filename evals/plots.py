@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.summary import sweep_columns
+from tts.evals.summary import sweep_columns
 
 AXES = {  # figure name -> (x key in a sweep row, x label, log x)
     "accuracy_vs_n": ("n", "N (samples per problem)", True),

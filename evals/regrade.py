@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.summary import candidates_of, summarize_run_dir
+from tts.evals.summary import candidates_of, summarize_run_dir
 from tts.types import Problem
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for package in ("tts", "math-verify", "sympy"):
+    for package in ("tts-scaling", "math-verify", "sympy"):
         try:
             out[package] = version(package)
         except PackageNotFoundError:

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from evals.metrics import pass_at_k
-from evals.summary import candidates_of, summarize_run_dir, sweep_columns
-from evals.table import pct
+from tts.evals.metrics import pass_at_k
+from tts.evals.summary import candidates_of, summarize_run_dir, sweep_columns
+from tts.evals.table import pct
 from tts.budget.ttspm import fit_ttspm, observed_saturation, pearson_r, saturation_point
 
 EPSILONS = (0.001, 0.005, 0.01, 0.05)
@@ -46,7 +46,7 @@ def load_run(run_dir: Path) -> tuple[str, Any, dict[str, Any]]:
         raise FileNotFoundError(f"{run_dir} is not a run folder (no recipe.lock.yaml)")
     recipe = parse_recipe(yaml.safe_load(lock.read_text(encoding="utf-8"))["recipe"], str(lock))
     if recipe.levels is not None:
-        from tts.levels import arise_of
+        from tts.evals.levels import arise_of
 
         return "levels", recipe, arise_of(Path(run_dir), recipe)
     records = read_records(run_dir)
@@ -79,7 +79,7 @@ def run_names(run_dirs: list[Path]) -> list[str]:
 
 
 def _curve_key(summary: dict[str, Any]) -> str:
-    from evals.plots import series
+    from tts.evals.plots import series
 
     return json.dumps(series(summary), sort_keys=True, default=str)
 
@@ -141,7 +141,7 @@ def _why_no_r(pred: list[float], obs: list[float]) -> str:
 
 
 def build_report(run_dirs: list[Path]) -> Report:
-    from evals.plots import AXES, scaling_figure
+    from tts.evals.plots import AXES, scaling_figure
 
     rep = Report()
     for d, name in zip(run_dirs, run_names(run_dirs)):

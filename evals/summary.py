@@ -10,7 +10,7 @@ from typing import Any
 
 from dataclasses import dataclass
 
-from evals.metrics import aggregators_at_k, mean_ci, paired_bootstrap, pass_at_k
+from tts.evals.metrics import aggregators_at_k, mean_ci, paired_bootstrap, pass_at_k
 from tts.cost.shape import ModelShape
 from tts.ledger import GRADER_ROLE_PREFIX, Totals
 from tts.types import Candidate

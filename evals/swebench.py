@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from evals.datasets import DatasetError, local_or_hub_rows
+from tts.evals.datasets import DatasetError, local_or_hub_rows
 from tts.types import Problem
 
 VARIANTS = {

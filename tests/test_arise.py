@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from evals.arise import (AdaptiveSampler, allocate_budget, arise_dataset, arise_sample, score_cells,
+from tts.evals.arise import (AdaptiveSampler, allocate_budget, arise_dataset, arise_sample, score_cells,
                          slope_metric)
 
 
@@ -118,7 +118,7 @@ async def test_levels_run_on_a_real_model(tiny_model_dir, problems_file, tmp_pat
     """Three max-token levels, adaptive runs: every sub-run is a normal run folder, `tts arise`
     reads them back, and a killed run resumes from what was recorded."""
     from conftest import tiny_recipe
-    from tts.levels import collect_cells, run_levels
+    from tts.evals.levels import collect_cells, run_levels
     from tts.recipe import parse_recipe
 
     data = tiny_recipe(tiny_model_dir, problems_file, tmp_path, limit=4)
@@ -144,7 +144,7 @@ async def test_levels_run_on_a_real_model(tiny_model_dir, problems_file, tmp_pat
 
 def test_budget_split_caps_come_from_the_probe_runs():
     """Cells whose probes vary get the extra runs; the probe runs themselves are kept."""
-    from tts.levels import _caps
+    from tts.evals.levels import _caps
 
     cells = {"steady": [[(1.0, 10.0)] * 3, [(1.0, 20.0)] * 3],
              "noisy": [[(1.0, 10.0), (0.0, 10.0), (1.0, 10.0)], [(1.0, 20.0)] * 3]}

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from evals.code import MBPP, HumanEval
+from tts.evals.code import MBPP, HumanEval
 from tts.types import Candidate, Problem
-from verifiers.code_tests import doctest_asserts, entry_point, extract_code, public_tests
-from verifiers.code_verify import CodeTestsGrader, PublicTests, parse_asserts
+from tts.verifiers.code_tests import doctest_asserts, entry_point, extract_code, public_tests
+from tts.verifiers.code_verify import CodeTestsGrader, PublicTests, parse_asserts
 
 needs_data = pytest.mark.skipif(not os.environ.get("TTS_DATA_DIR"), reason="TTS_DATA_DIR not set")
 
@@ -63,8 +63,8 @@ def test_doctest_examples_become_asserts():
 def test_public_tests_hold_for_the_references():
     """Public tests come from the prompt; on all but two known docstring errors of HumanEval (47's
     median example, 148's tuple written as a string) the reference passes them."""
-    from verifiers.code_verify import pass_rates
-    from verifiers.sandbox import Sandbox
+    from tts.verifiers.code_verify import pass_rates
+    from tts.verifiers.sandbox import Sandbox
 
     async def failing(problems):
         sandbox = Sandbox(workers=4)

@@ -16,8 +16,8 @@ from tts.ledger import Ledger
 from tts.recipe import parse_recipe
 from tts.records import read_records
 from tts.types import Problem
-from verifiers.math_grader import MathGrader
-from verifiers.math_judge import judge_same, needs_judge
+from tts.verifiers.math_grader import MathGrader
+from tts.verifiers.math_judge import judge_same, needs_judge
 
 
 class _Recorder:
@@ -34,7 +34,7 @@ async def test_judge_is_asked_only_for_text_the_rules_reject(monkeypatch):
         asked.append((answer, reference))
         return answer == "odd function"
 
-    monkeypatch.setattr("verifiers.math_grader.judge_same", fake_judge)
+    monkeypatch.setattr("tts.verifiers.math_grader.judge_same", fake_judge)
 
     class Ctx:
         def role(self, name):

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from evals.benchmarks import load_math500
+from tts.evals.benchmarks import load_math500
 from tts.types import Problem
-from verifiers.extract import LastNumber
-from verifiers.latex import canonical, last_boxed
-from verifiers.math_extract import AnswerIs, Boxed, MathAnswer
-from verifiers.math_grader import MathGrader
+from tts.verifiers.extract import LastNumber
+from tts.verifiers.latex import canonical, last_boxed
+from tts.verifiers.math_extract import AnswerIs, Boxed, MathAnswer
+from tts.verifiers.math_grader import MathGrader
 
 needs_data = pytest.mark.skipif(not os.environ.get("TTS_DATA_DIR"), reason="TTS_DATA_DIR not set")
 

@@ -42,7 +42,7 @@ def test_summaries_and_locks_carry_kinetics_costs(toy_runs):
 
 
 def test_report_plots_hold_the_summary_points(toy_runs, tmp_path):
-    from evals.report import build_report, write_report
+    from tts.evals.report import build_report, write_report
 
     rep = build_report(list(toy_runs))
     page = write_report(rep, tmp_path / "rep")
@@ -85,7 +85,7 @@ def test_report_says_what_would_mislead(toy_runs, tmp_path):
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "nan" not in page and "warning: these runs used different datasets" in page
     assert "fits" in page and "RMSE exceeds 0.02" in page  # the column a reader could not decode is explained
-    from evals.report import build_report
+    from tts.evals.report import build_report
 
     fig = build_report(runs).figures["accuracy_vs_n"]
     lines = {ln.get_label(): ln for ln in fig.axes[0].lines}
@@ -103,8 +103,8 @@ def test_report_cli_and_bad_folder(toy_runs, tmp_path):
 
 
 def test_plan_from_runs(toy_runs, tmp_path):
-    from tts.cost.planner import plan
-    from tts.cost.traces import from_run, read_traces, write_traces
+    from tts.evals.planner import plan
+    from tts.evals.traces import from_run, read_traces, write_traces
 
     sets = [from_run(d) for d in toy_runs]
     write_traces(sets, tmp_path / "t.jsonl")

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from evals.metrics import aggregator_at_k, mean_ci, paired_bootstrap, pass_at_k
+from tts.evals.metrics import aggregator_at_k, mean_ci, paired_bootstrap, pass_at_k
 from tts.strategies.aggregators import Best, Majority, Weighted
 from tts.types import Candidate
 

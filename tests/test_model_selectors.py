@@ -38,8 +38,8 @@ def next_token_probs(model_dir, ids):
 
 
 async def test_yes_probability_equals_a_direct_forward_pass(hf_backend, tiny_model_dir):
-    from verifiers.prompted import NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, render_verdict_prompt, verdict_tokens
-    from verifiers.reward_model import GenerativeRewardModel
+    from tts.verifiers.prompted import NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, render_verdict_prompt, verdict_tokens
+    from tts.verifiers.reward_model import GenerativeRewardModel
 
     role = Role("verifier", hf_backend)
     ledger = Ledger()
@@ -56,7 +56,7 @@ async def test_yes_probability_equals_a_direct_forward_pass(hf_backend, tiny_mod
 
 
 async def test_generative_scoring_is_batched(hf_backend):
-    from verifiers.reward_model import GenerativeRewardModel
+    from tts.verifiers.reward_model import GenerativeRewardModel
 
     ctx = ctx_for({"verifier": Role("verifier", hf_backend)})
     before = hf_backend.stats()["score_passes"]
@@ -68,7 +68,7 @@ async def test_generative_scoring_is_batched(hf_backend):
 
 
 def test_steps_and_aggregates_by_hand():
-    from verifiers.prm import STEP_AGGREGATES, split_steps
+    from tts.verifiers.prm import STEP_AGGREGATES, split_steps
 
     assert split_steps("a\n\nb\n\n\n\nc\n\n") == ["a", "b", "c"]
     assert split_steps("a\n\nb\n\nc\n\nd", max_steps=2) == ["a", "b\n\nc\n\nd"]
@@ -81,8 +81,8 @@ def test_steps_and_aggregates_by_hand():
 
 @pytest.mark.parametrize("bad", [None, "-"])
 async def test_generative_prm_equals_a_direct_forward_pass(hf_backend, tiny_model_dir, bad):
-    from verifiers.prm import GenerativePRM, split_steps
-    from verifiers.prompted import first_tokens, render_verdict_prompt
+    from tts.verifiers.prm import GenerativePRM, split_steps
+    from tts.verifiers.prompted import first_tokens, render_verdict_prompt
 
     prm = GenerativePRM(role="prm", separator="\n\n", step_tag="\n", good="+", bad=bad, aggregate="min")
     ctx = ctx_for({"prm": Role("prm", hf_backend)})
@@ -127,7 +127,7 @@ async def test_classifier_reward_model_matches_the_head_and_batches(rm_dir):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from verifiers.reward_model import ClassifierRewardModel
+    from tts.verifiers.reward_model import ClassifierRewardModel
 
     sel = ClassifierRewardModel(str(rm_dir), batch_size=64, batch_wait_ms=20)
     ledger = Ledger()
@@ -150,7 +150,7 @@ async def test_head_prm_reads_label_one_at_step_tokens(prm_dir):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from verifiers.prm import HeadPRM
+    from tts.verifiers.prm import HeadPRM
 
     prm = HeadPRM(str(prm_dir), step_token="<|end|>", aggregate="product")
     steps = ["Step 1: 12+7=19", "Step 2: answer 19"]
@@ -166,9 +166,9 @@ async def test_head_prm_reads_label_one_at_step_tokens(prm_dir):
 
 
 def test_bad_selector_settings():
-    from verifiers.judge import Judge
-    from verifiers.prm import GenerativePRM
-    from verifiers.reward_model import GenerativeRewardModel
+    from tts.verifiers.judge import Judge
+    from tts.verifiers.prm import GenerativePRM
+    from tts.verifiers.reward_model import GenerativeRewardModel
 
     with pytest.raises(ValueError, match="aggregate"):
         GenerativePRM(aggregate="max")
@@ -215,7 +215,7 @@ class _Ctx:
 
 
 async def test_pairwise_judging_cancels_position_bias():
-    from verifiers.judge import Judge
+    from tts.verifiers.judge import Judge
 
     judge = Judge(mode="pairwise")
     same = cands(["x", "y"])
@@ -230,8 +230,8 @@ async def test_pairwise_judging_cancels_position_bias():
 
 
 async def test_pointwise_judge_parses_text_when_it_cannot_score(hf_backend):
-    from verifiers.judge import Judge
-    from verifiers.prompted import parse_verdict
+    from tts.verifiers.judge import Judge
+    from tts.verifiers.prompted import parse_verdict
 
     assert parse_verdict("Yes, it is right") == 1.0 and parse_verdict("incorrect.") == 0.0
     assert parse_verdict("Score: 7/10") == pytest.approx(0.7) and parse_verdict("hmm" * 10_000) is None
@@ -245,8 +245,8 @@ async def test_vllm_pooling_heads_match_transformers(tmp_path):
     """`backend: vllm` serves reward and PRM heads with vLLM's pooling runner: same scores as hf."""
     pytest.importorskip("vllm")
     from tinymodel import build_tiny_head
-    from verifiers.prm import HeadPRM
-    from verifiers.reward_model import ClassifierRewardModel
+    from tts.verifiers.prm import HeadPRM
+    from tts.verifiers.reward_model import ClassifierRewardModel
 
     rm = build_tiny_head(tmp_path / "rm", "sequence", 1, hidden=128)
     via_hf, via_vllm = ClassifierRewardModel(str(rm)), ClassifierRewardModel(

@@ -86,7 +86,7 @@ def test_check_warns_about_cuda_on_a_machine_without_it():
 
 def test_list_is_not_cut_at_80_columns_in_a_pipe():
     proc = tts("list")
-    assert proc.returncode == 0 and "verifiers.math_extract:MathAnswer" in proc.stdout
+    assert proc.returncode == 0 and "tts.verifiers.math_extract:MathAnswer" in proc.stdout
 
 
 def test_recipe_errors_share_one_format():
@@ -143,7 +143,7 @@ def test_show_prints_the_stored_summary_only_while_it_matches_the_records(tmp_pa
 def test_summary_does_not_depend_on_the_order_problems_finished_in(tmp_path):
     import yaml
 
-    from evals.summary import summarize_run_dir
+    from tts.evals.summary import summarize_run_dir
     from tts.recipe import parse_recipe
     from tts.records import read_records
 

@@ -39,7 +39,7 @@ def test_text_segments_equal_the_training_format():
     from tts.learn import recall_task as task
     from tts.strategies.perk import PerkGenerator
     from tts.types import Problem
-    from evals.learning_tasks import KVRecall
+    from tts.evals.learning_tasks import KVRecall
 
     class Role:  # the generator only encodes text with the role's tokenizer
         tokenizer = task.tokenizer()

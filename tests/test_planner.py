@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from tts.cost.planner import configs_of, cost_grid, fit_power_law, oracle_frontier, plan
+from tts.evals.planner import configs_of, cost_grid, fit_power_law, oracle_frontier, plan
 from tts.cost.shape import ModelShape
-from tts.cost.traces import ProblemTraces, TraceError, TraceSet, read_traces
+from tts.evals.traces import ProblemTraces, TraceError, TraceSet, read_traces
 
 SMALL = ModelShape(params=int(6e8), active_params=int(6e8), num_layers=28, num_heads=16, num_kv_heads=8,
                    head_dim=128)

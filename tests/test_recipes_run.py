@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT
 from tts.records import read_records
 from tts.runner import run_recipe
-from verifiers.latex import canonical
+from tts.verifiers.latex import canonical
 
 TTS = str(Path(sys.executable).with_name("tts"))
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))

@@ -15,7 +15,7 @@ from tts.registry import RegistryError, available, resolve
 TTS = str(Path(sys.executable).with_name("tts"))
 
 PLUGIN = '''
-from verifiers.base import Grader
+from tts.verifiers.base import Grader
 
 class AlwaysRight(Grader):
     """Grades every answer correct (a stand-in for a user's own verifier)."""
@@ -60,7 +60,7 @@ def test_entry_point_plugin_is_listed_by_cli(plugin_path):
 
 def test_dotted_path_and_unknown_names():
     assert resolve("aggregators", "majority").__name__ == "Majority"
-    assert resolve("graders", "verifiers.exact:ExactGrader").__name__ == "ExactGrader"
+    assert resolve("graders", "tts.verifiers.exact:ExactGrader").__name__ == "ExactGrader"
     with pytest.raises(RegistryError, match="known: "):
         resolve("graders", "psychic")
     with pytest.raises(RegistryError, match="cannot import"):

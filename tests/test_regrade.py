@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from tts.records import read_records
 from tts.runner import run_recipe
-from verifiers.extract import canonical_number
+from tts.verifiers.extract import canonical_number
 
 TTS = str(Path(sys.executable).with_name("tts"))
 

@@ -15,8 +15,8 @@ import random
 
 import pytest
 
-from evals.metrics import aggregator_at_k, paired_bootstrap
-from evals.summary import candidates_of
+from tts.evals.metrics import aggregator_at_k, paired_bootstrap
+from tts.evals.summary import candidates_of
 from tts.records import read_records
 from tts.runner import run_recipe
 from conftest import ROOT
@@ -65,7 +65,7 @@ def train_reward_model(records, problems, out, steps: int = 1000, seconds_cap: f
 
 @pytest.mark.slow  # about 70 s: 50 s of training, a must-win comparison (figures in the closing note)
 async def test_weighted_best_of_n_with_a_trained_reward_model_beats_majority(tmp_path):
-    from evals.benchmarks import ToyArithmetic
+    from tts.evals.benchmarks import ToyArithmetic
     from tts.strategies.aggregators import Majority, Weighted
 
     problems = {p.id: p.problem for p in ToyArithmetic(count=300).load()}

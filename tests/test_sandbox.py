@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from verifiers.sandbox import Limits, Sandbox, SandboxUnavailable, sandbox_from
-from verifiers.sandbox_suite import run_suite, sandbox_processes
+from tts.verifiers.sandbox import Limits, Sandbox, SandboxUnavailable, sandbox_from
+from tts.verifiers.sandbox_suite import run_suite, sandbox_processes
 
 
 def test_adversarial_suite_is_contained():

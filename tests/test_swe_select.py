@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from verifiers.swe_select import (Scored, SelectionLoop, best_at_k_curve, best_at_k_exact, expected_correct,
+from tts.verifiers.swe_select import (Scored, SelectionLoop, best_at_k_curve, best_at_k_exact, expected_correct,
                                   hybrid_k, pass_at_k, select_execution_based, select_execution_free,
                                   select_hybrid, shortlist, vote_counts, voting_expected)
 
@@ -131,7 +131,7 @@ TESTS = [  # exit 0 = solved, 2 = not solved; two of them are wrong
 
 
 def test_toy_end_to_end_voting_and_hybrid_beat_random():
-    from verifiers.sandbox import Sandbox
+    from tts.verifiers.sandbox import Sandbox
 
     sandbox = Sandbox(workers=4)
 

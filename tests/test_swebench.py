@@ -70,7 +70,7 @@ def toy_instance(tmp_path_factory):
 
 
 def test_loader_hides_the_oracle_fields(toy_instance):
-    from evals.swebench import SWEBench
+    from tts.evals.swebench import SWEBench
 
     (p,) = SWEBench(path=str(toy_instance["root"] / "instances.jsonl"), repos_dir=str(toy_instance["repos"])).load()
     assert p.meta["repo_dir"].endswith("toy__calc") and p.meta["PASS_TO_PASS"] == ["tests/test_ops.py::test_sub"]
@@ -79,7 +79,7 @@ def test_loader_hides_the_oracle_fields(toy_instance):
 
 @pytest.mark.skipif(not os.environ.get("TTS_DATA_DIR"), reason="TTS_DATA_DIR not set")
 def test_offline_lite_and_verified_load():
-    from evals.swebench import SWEBenchLite, SWEBenchVerified
+    from tts.evals.swebench import SWEBenchLite, SWEBenchVerified
 
     lite = SWEBenchLite().load()
     assert len(lite) == 300 and all(p.meta["hidden"]["FAIL_TO_PASS"] for p in lite)
@@ -89,8 +89,8 @@ def test_offline_lite_and_verified_load():
 
 
 async def test_local_runtime_verifies_patches(toy_instance):
-    from evals.swebench import SWEBench
-    from verifiers.swebench import SWEBenchGrader
+    from tts.evals.swebench import SWEBench
+    from tts.verifiers.swebench import SWEBenchGrader
 
     (p,) = SWEBench(path=str(toy_instance["root"] / "instances.jsonl"), repos_dir=str(toy_instance["repos"])).load()
     grader = SWEBenchGrader(runtime="local")
@@ -101,7 +101,7 @@ async def test_local_runtime_verifies_patches(toy_instance):
 
 
 def test_harness_runtime_says_docker_is_missing_in_one_line(monkeypatch):
-    from verifiers.swebench import SWEBenchGrader, SWEError
+    from tts.verifiers.swebench import SWEBenchGrader, SWEError
 
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(SWEError, match="needs Docker") as err:
@@ -115,7 +115,7 @@ async def test_swebench_recipe_end_to_end(toy_instance, tiny_model_dir, tmp_path
     predictions file applies to a fresh checkout."""
     from tts.records import read_records
     from tts.runner import run_recipe
-    from verifiers.swebench import write_predictions
+    from tts.verifiers.swebench import write_predictions
 
     root = toy_instance["root"]
     overrides = [

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from evals.benchmarks import Benchmark, ToyArithmetic
-from evals.datasets import DatasetError, JsonlDataset
+from tts.evals.benchmarks import Benchmark, ToyArithmetic
+from tts.evals.datasets import DatasetError, JsonlDataset
 from tts.toy import DEFAULT_MODEL
 from tts.toy.task import TEST_SEED, TEST_SIZE, problems, random_problem
 from tts.types import Sampling

@@ -50,7 +50,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
         fail(str(exc))
     except Exception as exc:  # a backend that would not load, a dataset that would not read
         fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
-    from evals.table import render, render_arise
+    from tts.evals.table import render, render_arise
 
     render_arise([summary]) if "arise" in summary else render(summary)
 
@@ -63,7 +63,7 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
     them (ARISE for a levels run)."""
     import yaml
 
-    from evals.summary import stored_summary, summarize_run_dir
+    from tts.evals.summary import stored_summary, summarize_run_dir
     from tts.components import RecipeError
     from tts.recipe import parse_recipe
 
@@ -73,14 +73,14 @@ def show(run_dir: Path = typer.Argument(..., help="a run folder made by `tts run
     try:
         recipe = parse_recipe(yaml.safe_load(lock.read_text())["recipe"], str(lock))
         if recipe.levels is not None:
-            from evals.table import render_arise
-            from tts.levels import arise_of
+            from tts.evals.table import render_arise
+            from tts.evals.levels import arise_of
 
             return render_arise([arise_of(run_dir, recipe)])
         summary = stored_summary(run_dir) or summarize_run_dir(run_dir, recipe)
     except (RecipeError, FileNotFoundError) as exc:
         fail(str(exc))
-    from evals.table import render
+    from tts.evals.table import render
 
     render(summary)
 

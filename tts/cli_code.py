@@ -21,8 +21,8 @@ def check(isolation: str = typer.Option("strict", help="strict (namespaces, unpr
     from rich.console import Console
     from rich.table import Table
 
-    from verifiers.sandbox import Limits, Sandbox, SandboxUnavailable
-    from verifiers.sandbox_suite import run_suite
+    from tts.verifiers.sandbox import Limits, Sandbox, SandboxUnavailable
+    from tts.verifiers.sandbox_suite import run_suite
 
     try:
         rows = asyncio.run(run_suite(Sandbox(isolation=isolation, limits=Limits(wall_seconds=8, cpu_seconds=5,
@@ -49,7 +49,7 @@ def predictions(run: Path = typer.Argument(..., help="a run folder of a SWE-benc
                 model: str = typer.Option("tts", help="model_name_or_path written on every line")) -> None:
     """Write each finished instance's chosen patch as the harness's predictions JSONL."""
     from tts.records import read_records
-    from verifiers.swebench import write_predictions
+    from tts.verifiers.swebench import write_predictions
 
     if not (run / "records.jsonl").exists():
         fail(f"no records.jsonl in {run}: is it a run folder?")

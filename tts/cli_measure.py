@@ -25,9 +25,9 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
 
     Which model and N give the best accuracy under an eFLOPs budget per problem, and the oracle frontier."""
     from tts.cost.model import KineticsCost
-    from tts.cost.planner import plan as make_plan
-    from tts.cost.planner import plan_figure
-    from tts.cost.traces import TraceError, from_run, read_traces, write_traces
+    from tts.evals.planner import plan as make_plan
+    from tts.evals.planner import plan_figure
+    from tts.evals.traces import TraceError, from_run, read_traces, write_traces
 
     try:
         sets = [from_run(r) for r in runs] + (read_traces(traces) if traces else [])
@@ -40,7 +40,7 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
         write_traces(sets, save_traces)
     plot = plot or (runs[0] if runs else Path(traces or ".").parent) / "plan.png"
     plan_figure(result).savefig(plot, dpi=110)
-    from evals.table import render_plan
+    from tts.evals.table import render_plan
 
     render_plan(result)
     typer.echo(f"plot: {plot}")
@@ -61,7 +61,7 @@ def arise(runs: list[Path] = typer.Argument(..., help="levels run folders (one p
     import yaml
 
     from tts.components import RecipeError
-    from tts.levels import arise_of
+    from tts.evals.levels import arise_of
     from tts.recipe import parse_recipe
 
     results = []
@@ -79,7 +79,7 @@ def arise(runs: list[Path] = typer.Argument(..., help="levels run folders (one p
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
-    from evals.table import render_arise
+    from tts.evals.table import render_arise
 
     render_arise(results)
 
@@ -89,7 +89,7 @@ def report(runs: list[Path] = typer.Argument(..., help="run folders to plot toge
     """Plots and report.html for runs.
 
     Accuracy against N, tokens and eFLOPs (PNG), tables and TTSPM fits, for one or more runs."""
-    from evals.report import build_report, write_report
+    from tts.evals.report import build_report, write_report
     from tts.components import RecipeError
 
     try:
@@ -124,7 +124,7 @@ def regrade(run_dir: Path = typer.Argument(..., help="a run folder made by `tts 
 
     Re-extracts and re-grades from the candidates' texts (no model is called); writes
     records.regraded.jsonl and summary.regraded.json beside the originals."""
-    from evals.regrade import REGRADED_SUMMARY, RegradeError, regrade as run_regrade
+    from tts.evals.regrade import REGRADED_SUMMARY, RegradeError, regrade as run_regrade
     from tts.components import RecipeError
 
     try:

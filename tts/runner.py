@@ -21,7 +21,7 @@ async def run_recipe(path: str | Path, overrides: list[str] | None = None, out: 
     (or, for a recipe with `levels:`, the ARISE result written to arise.json)."""
     recipe = load_recipe(path, overrides)
     if recipe.levels is not None:
-        from tts.levels import run_levels
+        from tts.evals.levels import run_levels
 
         return await run_levels(recipe, run_dir_for(recipe, out), limit, progress)
     return await run_pieces(build_pieces(recipe), run_dir_for(recipe, out), limit=limit, progress=progress)
@@ -30,7 +30,7 @@ async def run_recipe(path: str | Path, overrides: list[str] | None = None, out: 
 async def run_pieces(pieces: Pieces, run_dir: Path, **controller_args: Any) -> dict[str, Any]:
     """Run built pieces into `run_dir` (Controller arguments: limit, progress, only, manage_backends,
     ledger) and return the summary written to summary.json."""
-    from evals.summary import summarize_outcome
+    from tts.evals.summary import summarize_outcome
 
     outcome = await Controller(pieces, Path(run_dir), **controller_args).run()
     return summarize_outcome(outcome, pieces.recipe, pieces.sweep_aggregators)

@@ -1,6 +1,6 @@
 """Where a model's text states an answer: each source is one small function that returns the spans
 it finds (position, raw value, source, whether an anchor such as a box or "the answer is" marks it).
-`verifiers.math_extract` resolves them by position; nothing here decides which one is final."""
+`tts.verifiers.math_extract` resolves them by position; nothing here decides which one is final."""
 
 from __future__ import annotations
 

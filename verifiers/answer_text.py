@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from verifiers.answer_spans import balanced
-from verifiers.number_words import leading_number_words
+from tts.verifiers.answer_spans import balanced
+from tts.verifiers.number_words import leading_number_words
 
 _HOPE = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
 _LEAD_NUMBER = re.compile(r"^\\?\$?\s*(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(?:\s*\\?%)?"

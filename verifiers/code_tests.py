@@ -1,7 +1,7 @@
 """Programs and tests for code problems: the solution module a candidate's code makes, the public
 tests a selector may use (HumanEval docstring examples, MBPP's first assert), a runner script that
 reports each test separately, and the hidden-test check the grader runs (the official harnesses'
-programs). Everything here only builds text; `verifiers.sandbox` runs it."""
+programs). Everything here only builds text; `tts.verifiers.sandbox` runs it."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ import re
 from typing import Any
 
 from tts.types import Candidate, Problem
-from verifiers.base import Extractor, Grader, Selector
-from verifiers.code_tests import (entry_point, extract_code, hidden_check, parse_results, public_tests,
+from tts.verifiers.base import Extractor, Grader, Selector
+from tts.verifiers.code_tests import (entry_point, extract_code, hidden_check, parse_results, public_tests,
                                   runner_script, solution_module)
-from verifiers.sandbox import Sandbox, sandbox_from
+from tts.verifiers.sandbox import Sandbox, sandbox_from
 
 
 class CodeExtractor(Extractor):

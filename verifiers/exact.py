@@ -5,8 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 from tts.types import Problem
-from verifiers.base import Grader
-from verifiers.extract import canonical_number
+from tts.verifiers.base import Grader
+from tts.verifiers.extract import canonical_number
 
 
 def _as_number(s: str) -> Fraction | None:

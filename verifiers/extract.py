@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from verifiers.base import Extractor
+from tts.verifiers.base import Extractor
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 

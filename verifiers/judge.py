@@ -11,8 +11,8 @@ import itertools
 from typing import Any
 
 from tts.types import Candidate, Problem
-from verifiers.base import Selector
-from verifiers.prompted import (NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, parse_verdict, render_verdict_prompt,
+from tts.verifiers.base import Selector
+from tts.verifiers.prompted import (NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, parse_verdict, render_verdict_prompt,
                                 verdict_tokens, yes_probability)
 
 PAIR_TEMPLATE = ("Problem:\n{problem}\n\nSolution A:\n{a}\n\nSolution B:\n{b}\n\n"

@@ -1,4 +1,4 @@
-"""Is an answer mathematically equal to a reference? Runs inside a killable worker (verifiers.pool;
+"""Is an answer mathematically equal to a reference? Runs inside a killable worker (tts.verifiers.pool;
 the library never imports this module in-process, so sympy stays out of `import tts`):
 plain numbers are compared exactly (rounded decimals differ, float artifacts do not), option letters
 as letters, percentages by the labelling rules, then math-verify, then equations up to scaling.
@@ -17,7 +17,7 @@ from latex2sympy2_extended import latex2sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from sympy import nsimplify, simplify
 
-from verifiers.math_normalize import as_number, clean, decimal_comma, option_letter, split_percent
+from tts.verifiers.math_normalize import as_number, clean, decimal_comma, option_letter, split_percent
 
 ARTIFACT_DIGITS = 12  # a decimal this long that misses a value by < 1e-9 relative is a float artifact
 

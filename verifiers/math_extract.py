@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-from verifiers.answer_spans import ANCHORED, FALLBACK, LOOSE, NUMBER, SOURCES, Span, boxes, phrases, unclosed_box
-from verifiers.answer_text import (bare_answer, clean_value, concludes, concluding_span, cut_off, own_turn,
+from tts.verifiers.answer_spans import ANCHORED, FALLBACK, LOOSE, NUMBER, SOURCES, Span, boxes, phrases, unclosed_box
+from tts.verifiers.answer_text import (bare_answer, clean_value, concludes, concluding_span, cut_off, own_turn,
                                    repetitive, retracted)
-from verifiers.base import Extractor
-from verifiers.latex import canonical
-from verifiers.math_normalize import clean, unicode_minus
+from tts.verifiers.base import Extractor
+from tts.verifiers.latex import canonical
+from tts.verifiers.math_normalize import clean, unicode_minus
 
 WINDOW = 4000  # answers sit at the end; scanning only the tail keeps 100 kB inputs cheap
 DEFAULT_SOURCES = ["boxed", "answer_is", "json", "bold", "option", "math_verify", "last_number"]

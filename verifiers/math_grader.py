@@ -1,5 +1,5 @@
 """`math` grader: the labelling rules of docs/measurement.md ("What counts as correct") in killable
-worker processes (`verifiers.math_equiv.equivalent`: exact numbers, option letters, percent rules,
+worker processes (`tts.verifiers.math_equiv.equivalent`: exact numbers, option letters, percent rules,
 math-verify, equations up to scaling). math-verify's own timeout uses signal.alarm, which fails off
 the main thread and would block the event loop on it; the pool's deadline bounds every case."""
 
@@ -10,10 +10,10 @@ import re
 from typing import Any
 
 from tts.types import Problem
-from verifiers.base import Grader
-from verifiers.latex import MAX_ANSWER_CHARS, canonical
-from verifiers.math_judge import JUDGE_TEMPLATE, judge_same, needs_judge
-from verifiers.pool import KillablePool
+from tts.verifiers.base import Grader
+from tts.verifiers.latex import MAX_ANSWER_CHARS, canonical
+from tts.verifiers.math_judge import JUDGE_TEMPLATE, judge_same, needs_judge
+from tts.verifiers.pool import KillablePool
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,9 @@ def percent_question(problem: Problem) -> bool:
 
 
 class MathGrader(Grader):
-    """Equivalence by `verifiers.math_equiv`; equal canonical forms short-cut to correct without a worker.
+    """Equivalence by `tts.verifiers.math_equiv`; equal canonical forms short-cut to correct without a worker.
     Results are cached per (answer, reference, percent question). `judge: ROLE` adds the model-judge
-    fallback for text answers (`verifiers.math_judge`), costed in the ledger as `grader:ROLE`."""
+    fallback for text answers (`tts.verifiers.math_judge`), costed in the ledger as `grader:ROLE`."""
 
     name = "math"
 
@@ -42,7 +42,7 @@ class MathGrader(Grader):
             judge_max_tokens
         self.roles = (judge,) if judge else ()
         self.judged: dict[tuple[str, str], bool] = {}
-        self.pool = KillablePool("verifiers.math_equiv:equivalent", workers=workers, timeout=timeout)
+        self.pool = KillablePool("tts.verifiers.math_equiv:equivalent", workers=workers, timeout=timeout)
         self.cache: dict[tuple[str, str, bool], bool] = {}
 
     async def same(self, answer: str | None, reference: str | None, percent: bool = False) -> bool:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from verifiers.math_normalize import as_number, clean
-from verifiers.prompted import NO_WORDS, YES_WORDS, parse_verdict, render_verdict_prompt, verdict_tokens, yes_probability
+from tts.verifiers.math_normalize import as_number, clean
+from tts.verifiers.prompted import NO_WORDS, YES_WORDS, parse_verdict, render_verdict_prompt, verdict_tokens, yes_probability
 
 JUDGE_TEMPLATE = ("Problem:\n{problem}\n\nReference answer: {reference}\nStudent's final answer: {answer}\n\n"
                   "Does the student's final answer mean the same as the reference answer? Answer yes or no.")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from verifiers.latex import _rational, canonical
-from verifiers.number_words import leading_number_words, words_to_number
+from tts.verifiers.latex import _rational, canonical
+from tts.verifiers.number_words import leading_number_words, words_to_number
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\u2014": "-", "\ufe63": "-", "\uff0d": "-"})
 

@@ -1,6 +1,6 @@
 """A pool of worker processes for calls that may hang (math-verify on a hostile answer, sympy on a
 huge exponent): each call has a deadline, and a worker that misses it is killed and replaced.
-Workers are `python -m verifiers.worker` subprocesses speaking JSON lines, so they never re-import
+Workers are `python -m tts.verifiers.worker` subprocesses speaking JSON lines, so they never re-import
 the caller's `__main__`. Waiting happens in a thread: the event loop keeps serving meanwhile."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class _Worker:
     def __init__(self, fn: str) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "verifiers.worker", fn], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "tts.verifiers.worker", fn], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
 
     def ask(self, args: list, timeout: float) -> tuple[str, Any]:

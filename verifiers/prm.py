@@ -19,9 +19,9 @@ from typing import Any
 
 from tts.cost.model import Usage
 from tts.types import Candidate, Problem
-from verifiers.base import Selector
-from verifiers.head_engine import make_head
-from verifiers.prompted import first_tokens, render_verdict_prompt
+from tts.verifiers.base import Selector
+from tts.verifiers.head_engine import make_head
+from tts.verifiers.prompted import first_tokens, render_verdict_prompt
 
 STEP_AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "min": min,

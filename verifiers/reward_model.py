@@ -10,9 +10,9 @@ from typing import Any
 
 from tts.cost.model import Usage
 from tts.types import Candidate, Problem
-from verifiers.base import Selector
-from verifiers.head_engine import make_head
-from verifiers.prompted import (NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, render_verdict_prompt, verdict_tokens,
+from tts.verifiers.base import Selector
+from tts.verifiers.head_engine import make_head
+from tts.verifiers.prompted import (NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, render_verdict_prompt, verdict_tokens,
                                 yes_probability)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from verifiers.sandbox import ExecResult, Limits, Sandbox, uid_processes
+from tts.verifiers.sandbox import ExecResult, Limits, Sandbox, uid_processes
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from tts.types import Candidate, Problem
-from verifiers.base import Selector
+from tts.verifiers.base import Selector
 
 
 class VoteSelector(Selector):

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tts.types import Answer, Candidate, Problem
-from verifiers.swe_select import SelectionLoop
-from verifiers.swebench import Workspace
+from tts.verifiers.swe_select import SelectionLoop
+from tts.verifiers.swebench import Workspace
 
 
 async def run_selection_loop(agg: Any, problem: Problem, shortlist: list[Candidate], ctx: Any,

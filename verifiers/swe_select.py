@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence
 
-from verifiers.code_tests import python_blocks
+from tts.verifiers.code_tests import python_blocks
 
 
 @dataclass

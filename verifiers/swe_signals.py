@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from tts.types import Candidate, Problem
-from verifiers.base import Selector
-from verifiers.code_tests import python_blocks
-from verifiers.sandbox import sandbox_from
-from verifiers.swebench import Workspace, pytest_ids
+from tts.verifiers.base import Selector
+from tts.verifiers.code_tests import python_blocks
+from tts.verifiers.sandbox import sandbox_from
+from tts.verifiers.swebench import Workspace, pytest_ids
 
 WRITE_TEST = """Write a standalone Python script that reproduces this issue in the repository {repo}
 (the repository root is the current directory). Exit with status 0 if the issue is fixed, 2 if it

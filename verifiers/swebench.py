@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tts.types import Problem
-from verifiers.base import Grader
-from verifiers.sandbox import Sandbox, sandbox_from
+from tts.verifiers.base import Grader
+from tts.verifiers.sandbox import Sandbox, sandbox_from
 
 log = logging.getLogger(__name__)
 MARK = "__TTS_SWE_RESULTS__"

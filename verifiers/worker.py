@@ -1,5 +1,5 @@
-"""Worker process for `verifiers.pool`: reads JSON argument lists, calls one function, writes
-`[status, value]` lines. Started as `python -m verifiers.worker package.module:function`."""
+"""Worker process for `tts.verifiers.pool`: reads JSON argument lists, calls one function, writes
+`[status, value]` lines. Started as `python -m tts.verifiers.worker package.module:function`."""
 
 from __future__ import annotations
 

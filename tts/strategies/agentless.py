@@ -110,7 +110,7 @@ class Agentless(Generator):
 
     @staticmethod
     def trees() -> Any:
-        from verifiers.swebench import shared_trees
+        from tts.verifiers.swebench import shared_trees
 
         return shared_trees()
 

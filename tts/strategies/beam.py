@@ -22,7 +22,7 @@ from tts.budget import BudgetExhausted
 from tts.context import StrategyContext
 from tts.strategies.base import Search
 from tts.types import Answer, Candidate, Outcome, Problem
-from verifiers.prm import STEP_AGGREGATES
+from tts.verifiers.prm import STEP_AGGREGATES
 
 
 @dataclass

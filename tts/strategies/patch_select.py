@@ -15,7 +15,7 @@ import random
 from tts.context import StrategyContext
 from tts.strategies.aggregators import PureAggregator
 from tts.types import Answer, Candidate, Problem
-from verifiers.swe_select import Scored, keep_max, select_hybrid, shortlist
+from tts.verifiers.swe_select import Scored, keep_max, select_hybrid, shortlist
 
 
 def _signals(c: Candidate, names: dict[str, str | None]) -> Scored:
@@ -75,7 +75,7 @@ class TestVote(PureAggregator):
         answer = self.choose(candidates, ctx.rng)
         if self.role is None or answer.answer is None:
             return answer
-        from verifiers.swe_loop import run_selection_loop
+        from tts.verifiers.swe_loop import run_selection_loop
 
         return await run_selection_loop(self, problem, self.ranked(candidates), ctx, answer)
 

@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.metrics import aggregator_at_k, pass_at_k
+from tts.evals.metrics import aggregator_at_k, pass_at_k
 from tts.cost.model import KineticsCost
-from tts.cost.traces import ProblemTraces, TraceSet
+from tts.evals.traces import ProblemTraces, TraceSet
 
 METRICS = ("pass", "majority")
 

@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from evals.arise import AdaptiveSampler, allocate_budget, score_cells
-from evals.summary import summarize_outcome
+from tts.evals.arise import AdaptiveSampler, allocate_budget, score_cells
+from tts.evals.summary import summarize_outcome
 from tts.build import build_pieces
 from tts.controller import Controller, close_backends, start_backends
 from tts.lock import check_resumable, write_lock
