@@ -94,6 +94,18 @@ async def test_crash_in_one_problem_is_recorded_and_run_continues(tiny_model_dir
     assert all(r["status"] == "ok" for pid, r in records.items() if pid != "p03")
 
 
+@pytest.mark.parametrize("value", ["object", "nan"])
+async def test_a_record_that_cannot_be_written_fails_that_problem_only(value, tiny_model_dir, problems_file, tmp_path):
+    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path)
+    recipe["strategy"]["generator"] = {"name": "plugins:UnwritableOn", "problem_id": "p02", "value": value}
+    summary = await run(recipe, tmp_path / "u", limit=4)
+    records = {r["id"]: r for r in read_records(tmp_path / "u")}
+    assert len(records) == 4 and summary["failed"] == 1 and summary["ok"] == 3
+    bad = records["p02"]
+    assert bad["status"] == "error" and "record not serialisable at candidates[0].meta.probe" in bad["error"]
+    assert bad["cost"]["policy"]["completion_tokens"] > 0  # what was paid for is kept
+
+
 async def test_topping_up_n_reproduces_first_samples(tiny_model_dir, problems_file, tmp_path):
     small = tiny_recipe(tiny_model_dir, problems_file, tmp_path)
     big = tiny_recipe(tiny_model_dir, problems_file, tmp_path)

@@ -158,7 +158,9 @@ class Controller:
             self.failed += 1
         record["cost"] = {role: t.to_dict() for role, t in self.ledger.by_role(problem.id).items()}
         record["seconds"] = round(time.perf_counter() - t0, 4)
-        self.store.append(record)
+        if not self.store.append(record) and record["status"] == "ok":  # written as an error record instead
+            self.failed += 1
+            self.correct -= record["grade"] or 0.0
         self.ledger.forget(problem.id)
         self.done += 1
 

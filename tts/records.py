@@ -36,19 +36,58 @@ class RecordStore:
                 out[rec["id"]] = rec
         return out
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one record durably (flush + fsync) before returning."""
+    def append(self, record: dict[str, Any]) -> bool:
+        """Write one record durably (flush + fsync) before returning. A record that cannot be written
+        as JSON (an object, a NaN) is replaced by an error record naming the field, so one problem
+        fails instead of the run; returns False then."""
+        try:
+            line, ok = _dumps(record), True
+        except (TypeError, ValueError) as exc:
+            where = _bad_field(record) or "?"
+            log.warning("problem %s: record not serialisable at %s: %s", record.get("id"), where, exc)
+            line, ok = _dumps(_unserialisable(record, where, exc)), False
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
-        self._fh.write(json.dumps(record, ensure_ascii=False, allow_nan=False, default=_jsonable) + "\n")
+        self._fh.write(line + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        return ok
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, allow_nan=False, default=_jsonable)
+
+
+def _bad_field(obj: Any, path: str = "") -> str | None:
+    """The path of the first value JSON cannot hold (`candidates[3].scores.prm`), or None."""
+    if isinstance(obj, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        try:
+            json.dumps(obj, allow_nan=False, default=_jsonable)
+            return None
+        except (TypeError, ValueError):
+            return path or "<record>"
+    return next((bad for key, value in items if (bad := _bad_field(value, key))), None)
+
+
+def _unserialisable(record: dict[str, Any], where: str, exc: Exception) -> dict[str, Any]:
+    """An error record in place of one that cannot be written: what was paid for (cost, time) is kept."""
+    kept = {k: record[k] for k in ("id", "reference", "cost", "seconds") if k in record}
+    out = {**kept, "status": "error", "error": f"record not serialisable at {where}: {exc}"}
+    try:
+        _dumps(out)
+        return out
+    except (TypeError, ValueError):
+        return {"id": record.get("id"), "status": "error", "error": out["error"]}
 
 
 def _jsonable(obj: Any) -> Any:
