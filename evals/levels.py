@@ -69,7 +69,7 @@ def _wanting(cells: Cells, level: int, sampler: AdaptiveSampler, caps: dict[tupl
 
 
 async def run_levels(recipe: Recipe, run_dir: Path, limit: int | None = None,
-                     progress: bool | str = False) -> dict[str, Any]:
+                     progress: bool | str = False, force: bool = False) -> dict[str, Any]:
     """Run every level adaptively into `run_dir`; returns (and writes `arise.json`) the scores. Off a
     terminal, progress is one line per level run (not ten per run)."""
     spec = recipe.levels
@@ -96,13 +96,14 @@ async def run_levels(recipe: Recipe, run_dir: Path, limit: int | None = None,
                 if only is not None and not only:
                     continue
                 pieces = build_pieces(recipes[j][r], backends=backends)
-                if r == 0 and j == 0:
+                if r == 0 and j == 0 and not lock.exists():
                     write_lock(lock, recipe.resolved(), {})
                 await start_backends(pieces)
                 progress_log.info("level %d (%s=%s), run %d: %s problems", j, spec.field, spec.values[j], r,
                                   "all" if only is None else len(only))
                 outcome = await Controller(pieces, run_dir / f"level-{j}" / f"run-{r}", limit,
-                                           "off" if mode == "log" else mode, only=only, manage_backends=False).run()
+                                           "off" if mode == "log" else mode, only=only, manage_backends=False,
+                                           force=force).run()
                 summarize_outcome(outcome, pieces.recipe, pieces.sweep_aggregators)
     finally:
         await close_backends(backends.values())

@@ -161,3 +161,37 @@ def test_a_misspelled_component_name_lists_the_known_ones():
     line = one_error_line(tts("check", str(ROOT / "recipes" / "math500-beam-search.yaml"),
                               "--set", "strategy.search.name=beam_serch"))
     assert "strategy.search.name: unknown search 'beam_serch' (known: beam_search," in line
+
+
+def test_resume_checks_the_environment_and_keeps_the_lock(tmp_path):
+    """The lock is written once; a resume under another package version or chat template is refused
+    with one line naming it, and --force accepts it (recorded in the lock). The older environment
+    is simulated by editing the lock the first run wrote."""
+    import yaml
+
+    recipe = str(ROOT / "recipes" / "quickstart.yaml")
+    args = ["--set", "strategy.n=2", "--set", "sweep.n=[1,2]", "--out", str(tmp_path / "r")]
+    assert tts("run", recipe, "--limit", "2", *args).returncode == 0
+    lock = tmp_path / "r" / "recipe.lock.yaml"
+    first = lock.read_text()
+    assert tts("run", recipe, "--limit", "3", *args).returncode == 0
+    assert lock.read_text() == first  # a resume does not rewrite it
+    data = yaml.safe_load(first)
+    data["packages"]["torch"] = "1.0.0"
+    data["chat_templates"]["policy"] = "0123abcd"
+    lock.write_text(yaml.safe_dump(data, sort_keys=False))
+    line = one_error_line(tts("run", recipe, "--limit", "4", *args))  # before any model loads
+    assert "another environment" in line and "torch 1.0.0 -> " in line and "--force" in line
+    assert "accepted_on_resume" not in yaml.safe_load(lock.read_text())
+    data["packages"]["torch"] = yaml.safe_load(first)["packages"]["torch"]
+    lock.write_text(yaml.safe_dump(data, sort_keys=False))
+    template = tts("run", recipe, "--limit", "4", *args)  # found once the role has loaded
+    assert template.returncode == 2 and "chat template of role 'policy'" in template.stderr.splitlines()[-1]
+    data["packages"]["torch"] = "1.0.0"
+    lock.write_text(yaml.safe_dump(data, sort_keys=False))
+    forced = tts("run", recipe, "--limit", "4", "--force", *args)
+    assert forced.returncode == 0 and "resuming with --force although torch 1.0.0" in forced.stderr
+    assert "although chat template of role 'policy' changed" in forced.stderr
+    after = yaml.safe_load(lock.read_text())
+    assert after["created"] == data["created"] and len(after["accepted_on_resume"]) == 2
+    assert "4 (4 ok" in forced.stdout

@@ -31,6 +31,8 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
         out: Optional[Path] = typer.Option(None, help="run folder (default: output.dir/output.name)"),
         progress: bool = typer.Option(True, help="show progress: a bar on a terminal, a log line per tenth "
                                       "of the problems when stderr is a file or pipe"),
+        force: bool = typer.Option(False, "--force", help="resume although a chat template or package "
+                                   "version changed since the run began (recorded in the lock)"),
         verbose: bool = typer.Option(False, "-v", "--verbose")) -> None:
     """Run or resume a recipe.
 
@@ -43,7 +45,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML file"),
     from tts.runner import run_recipe
 
     try:
-        summary = asyncio.run(run_recipe(recipe, set_, out, limit, progress))
+        summary = asyncio.run(run_recipe(recipe, set_, out, limit, progress, force))
     except KeyboardInterrupt:
         fail("interrupted; finished problems are recorded; run the same command again to resume", 130)
     except (RecipeError, RegistryError, FileNotFoundError, ValueError) as exc:

@@ -17,7 +17,7 @@ from tts.budget import Budget
 from tts.build import Pieces
 from tts.context import StrategyContext
 from tts.ledger import GRADER_ROLE_PREFIX, Ledger
-from tts.lock import check_resumable, write_lock
+from tts.lock import check_environment, check_resumable, write_lock
 from tts.progress import mode_for
 from tts.progress import progress as progress_for
 from tts.records import RecordStore
@@ -58,10 +58,11 @@ class Controller:
 
     def __init__(self, pieces: Pieces, run_dir: Path, limit: int | None = None,
                  progress: bool | str = True, ledger: Ledger | None = None, only: set[str] | None = None,
-                 manage_backends: bool = True) -> None:
+                 manage_backends: bool = True, force: bool = False) -> None:
         self.pieces, self.run_dir, self.limit = pieces, Path(run_dir), limit
         self.only = only  # run just these problem ids (adaptive repeats)
         self.manage_backends = manage_backends  # False: the caller starts and closes them
+        self.force = force  # resume although a chat template or package version changed
         self.recipe = pieces.recipe
         self.progress = mode_for(progress)  # True: a bar on a terminal, log lines otherwise
         self.ledger = ledger or Ledger(pieces.cost_model)
@@ -78,6 +79,8 @@ class Controller:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = self.run_dir / "recipe.lock.yaml"
         check_resumable(lock, self.recipe.resolved())
+        for change in check_environment(lock, None, self.force) if lock.exists() else []:
+            log.warning("resuming with --force although %s changed", change)
         problems = self.pieces.problems(self.limit)
         if self.only is not None:
             problems = [p for p in problems if p.id in self.only]
@@ -93,8 +96,13 @@ class Controller:
         try:
             await self._start_backends()
             roles = self.pieces.roles.items()
-            write_lock(lock, self.recipe.resolved(), {name: role.chat_template_hash() for name, role in roles},
-                       {name: role.backend.shape.to_dict() for name, role in roles if role.backend.shape})
+            templates = {name: role.chat_template_hash() for name, role in roles}
+            if lock.exists():  # a resume: the lock stays as first written
+                for change in check_environment(lock, templates, self.force):
+                    log.warning("resuming with --force although %s changed", change)
+            else:
+                write_lock(lock, self.recipe.resolved(), templates,
+                           {name: role.backend.shape.to_dict() for name, role in roles if role.backend.shape})
             await self._run_all(todo)
         finally:
             self.store.close()
