@@ -132,6 +132,21 @@ async def test_bad_prompt_is_one_clear_error(hf_backend):
         await hf_backend.generate(["a"], Sampling())  # type: ignore[list-item]
 
 
+async def test_a_failed_decode_raises_through_generate_and_stream(hf_backend):
+    """A token id past the vocabulary makes the model's forward fail inside the decode thread: the
+    request gets a typed BackendError (a stream too, instead of ending quietly) and the worker lives on."""
+    from tts.backends.base import BackendError
+
+    bad, s = [10**7], Sampling(n=1, max_tokens=4, seed=3)
+    with pytest.raises(BackendError, match="decoding failed"):
+        await hf_backend.generate(bad, s)
+    with pytest.raises(BackendError, match="decoding failed"):
+        async for _ in hf_backend.stream(bad, s):
+            pass
+    after = await hf_backend.generate(prompt_ids(hf_backend, "What is 3 * 4?"), s)
+    assert len(after.completions[0].token_ids) == 4
+
+
 async def test_late_request_joins_running_batch_and_keeps_its_samples(hf_backend):
     long_ids = prompt_ids(hf_backend, "Let x be the number of apples.")
     short_ids = prompt_ids(hf_backend, "What is 3 * 4?")

@@ -194,11 +194,13 @@ class HFBackend(Backend):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         job = self._make_job(prompt_ids, sampling,
-                             lambda j: _deliver(loop, queue.put_nowait, None),
+                             lambda j: _deliver(loop, queue.put_nowait, j.error),  # None: the stream ended
                              lambda d: _deliver(loop, queue.put_nowait, d))
         self._submit(job)
         try:
             while (delta := await queue.get()) is not None:
+                if isinstance(delta, BaseException):
+                    raise delta  # a failed decode ends the stream with its error, not silently
                 yield delta
         finally:
             job.aborted = True  # closing the iterator (or cancellation) aborts decoding
@@ -318,7 +320,7 @@ class HFBackend(Backend):
             log.exception("hf backend: decode batch failed")
             for job in self._inflight:
                 if not all(r.finished for r in job.rows):
-                    job.rows[0].finish_reason = f"error: {exc}"
+                    job.error = BackendError(f"hf backend: decoding failed: {type(exc).__name__}: {exc}")
                     job.on_done(job)
         finally:
             with self._cv:
@@ -358,6 +360,4 @@ def _settle(future: asyncio.Future, result: Any) -> None:
 
 
 def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future, job: Any) -> None:
-    reason = job.rows[0].finish_reason
-    result: Any = BackendError(reason) if reason.startswith("error:") else job
-    _deliver(loop, _settle, future, result)
+    _deliver(loop, _settle, future, job.error if job.error is not None else job)

@@ -27,8 +27,10 @@ class GenJob:
     on_done: Callable[["GenJob"], None]
     on_delta: Callable[[StreamDelta], None] | None = None
     aborted: bool = False
+    error: Exception | None = None  # set when the decode batch failed: generate raises it, a stream too
     started: float = field(default_factory=time.perf_counter)
     emitted_chars: list[int] = field(default_factory=list)
+    decode_offsets: list[tuple[int, int]] = field(default_factory=list)  # per row: (window start, read up to)
 
 
 @dataclass(eq=False)
@@ -201,15 +203,27 @@ class Decoder:
         return text if row.stop_at_char is None else text[: row.stop_at_char]
 
     def _emit(self, job: GenJob, row: RowState) -> None:
-        """Send the newest token of a streamed row as a delta (text diffed incrementally)."""
+        """Send the newest token of a streamed row as a delta. Text is decoded incrementally (a window
+        from the last stable point, as TGI and vLLM do), so a long stream costs linear, not
+        quadratic, detokenisation; the finished row's text is decoded once and what is missing sent."""
         index = job.rows.index(row)
         if not job.emitted_chars:
             job.emitted_chars = [0] * len(job.rows)
-        text = self.row_text(row) if row.finished else self.tokenizer.decode(
-            row.out_ids, skip_special_tokens=True)
-        # Hold back a trailing replacement char: a multi-byte character may still be incomplete.
-        stable = text if row.finished else text.rstrip("\ufffd")
-        delta = stable[job.emitted_chars[index]:]
-        job.emitted_chars[index] = max(job.emitted_chars[index], len(stable))
+            job.decode_offsets = [(0, 0)] * len(job.rows)
+        if row.finished:
+            delta = self.row_text(row)[job.emitted_chars[index]:]
+        else:
+            delta = self._next_text(job, index, row.out_ids)
+        job.emitted_chars[index] += len(delta)
         job.on_delta(StreamDelta(index, row.out_ids[-1:], delta, row.logprobs[-1:],
                                  row.finish_reason if row.finished else None))
+
+    def _next_text(self, job: GenJob, index: int, ids: list[int]) -> str:
+        """New text since the last stable point; held back while it ends in an incomplete character."""
+        prefix, read = job.decode_offsets[index]
+        before = self.tokenizer.decode(ids[prefix:read], skip_special_tokens=True)
+        now = self.tokenizer.decode(ids[prefix:], skip_special_tokens=True)
+        if len(now) <= len(before) or now.endswith("\ufffd"):
+            return ""
+        job.decode_offsets[index] = (read, len(ids))
+        return now[len(before):]
