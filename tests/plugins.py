@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from tts.strategies.agentless import Agentless
 from tts.strategies.sample import SampleGenerator
+from tts.types import Candidate
 
 
 class CrashOn(SampleGenerator):
@@ -30,3 +35,20 @@ class UnwritableOn(SampleGenerator):
         if problem.id == self.problem_id and cands:
             cands[0].meta["probe"] = object() if self.value == "object" else float("nan")
         return cands
+
+
+class PlantedAgentless(Agentless):
+    """Agentless plus known patches per instance (a JSON file `{instance_id: [patch, ...]}`), for
+    tests where a tiny model cannot write a fix. Planted candidates are not i.i.d. samples, so the
+    sweep (pass@k, maj@k) leaves such problems out instead of counting them."""
+
+    def __init__(self, planted: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.planted = json.loads(Path(planted).read_text())
+
+    async def sample(self, problem, ctx, n):
+        out = await super().sample(problem, ctx, n)
+        for j, patch in enumerate(self.planted.get(problem.id, [])):
+            out.append(Candidate(problem.id, len(out), "planted", None, [], patch, answer=patch,
+                                 iid=False, meta={"planted": j}))
+        return out

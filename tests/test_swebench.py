@@ -123,7 +123,7 @@ async def test_swebench_recipe_end_to_end(toy_instance, tiny_model_dir, tmp_path
         "dataset.instances=null",
         f"roles.policy.model={tiny_model_dir}", "roles.policy.backend=hf", "roles.policy.engine={}",
         "roles.policy.sampling.max_tokens=16", f"roles.verifier.model={tiny_model_dir}", "roles.verifier.backend=hf",
-        "roles.verifier.engine={}", "strategy.n=2", f"strategy.generator.planted={root / 'planted.json'}",
+        "roles.verifier.engine={}", "strategy.n=2", "strategy.generator.name=plugins:PlantedAgentless", f"strategy.generator.planted={root / 'planted.json'}",
         f"selectors.2.tests_file={root / 'tests.json'}", "sweep.n=[1,2]", "concurrency=1",
     ]
     summary = await run_recipe(ROOT / "recipes" / "swebench-lite.yaml", overrides, tmp_path / "run")

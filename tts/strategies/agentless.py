@@ -1,20 +1,15 @@
 """`agentless`: an Agentless-style patch generator for SWE-bench (reconstruction of the pipeline's
 shape, not its prompts): localise files by BM25 retrieval of the issue over the repository's
 Python files at `base_commit`, show the model the top files, ask for SEARCH/REPLACE edits, apply
-them to the file texts and turn them into a unified diff; K samples are K candidates.
-
-`planted:` (a JSON file `{instance_id: [patch, ...]}`) adds known patches to the sampled ones —
-for evaluating selection on released predictions, or tests where a small model cannot write a fix."""
+them to the file texts and turn them into a unified diff; K samples are K candidates."""
 
 from __future__ import annotations
 
 import asyncio
 import difflib
-import json
 import math
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from tts.context import StrategyContext, logprob_stats
@@ -100,13 +95,12 @@ class Agentless(Generator):
     iid = True
 
     def __init__(self, role: str = "policy", files: int = 3, max_file_chars: int = 12000,
-                 include_tests: bool = False, template: str = PROMPT, planted: str | None = None) -> None:
+                 include_tests: bool = False, template: str = PROMPT) -> None:
         for field in ("{issue}", "{files}"):
             if field not in template:
                 raise ValueError(f"agentless template is missing {field}")
         self.role, self.files, self.max_file_chars = role, files, max_file_chars
         self.include_tests, self.template = include_tests, template
-        self.planted = json.loads(Path(planted).expanduser().read_text()) if planted else {}
 
     @staticmethod
     def trees() -> Any:
@@ -141,7 +135,4 @@ class Agentless(Generator):
                                  logprob_stats=logprob_stats(comp.logprobs), finish_reason=comp.finish_reason,
                                  prompt_tokens=gen.prompt_tokens, completion_tokens=len(comp.token_ids),
                                  meta={"files": list(files), "edits": len(edits), "applied": applied}))
-        for j, patch in enumerate(self.planted.get(problem.id, [])):
-            out.append(Candidate(problem.id, len(out), "planted", None, [], patch, answer=patch,
-                                 meta={"planted": j}))
         return out
