@@ -52,3 +52,19 @@ class PlantedAgentless(Agentless):
             out.append(Candidate(problem.id, len(out), "planted", None, [], patch, answer=patch,
                                  iid=False, meta={"planted": j}))
         return out
+
+
+class Rounds(SampleGenerator):
+    """Samples in rounds of `per_round` without checking the budget first, so a round the budget
+    cannot cover raises BudgetExhausted after earlier rounds were paid for."""
+
+    def __init__(self, per_round: int = 2, role: str = "policy") -> None:
+        super().__init__(role=role)
+        self.per_round = per_round
+
+    async def sample(self, problem, ctx, n):
+        role, out = ctx.role(self.role), []
+        while len(out) < n:
+            gen = await role.generate(role.prompt(), role.sampling(n=self.per_round), call=f"round/{len(out)}")
+            out += ctx.candidates(gen, self.role, start=len(out))
+        return out

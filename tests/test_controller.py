@@ -94,6 +94,21 @@ async def test_crash_in_one_problem_is_recorded_and_run_continues(tiny_model_dir
     assert all(r["status"] == "ok" for pid, r in records.items() if pid != "p03")
 
 
+async def test_a_budget_stop_aggregates_what_was_paid_for(tiny_model_dir, problems_file, tmp_path):
+    """Round 1 (2 samples) fits the per-problem budget, round 2 does not: the answer is chosen from
+    round 1's candidates instead of from none."""
+    recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path, budget={"unit": "samples", "per_problem": 3})
+    recipe["strategy"]["generator"] = {"name": "plugins:Rounds", "per_round": 2}
+    recipe["strategy"]["n"] = 6
+    await run(recipe, tmp_path / "b", limit=2)
+    for rec in read_records(tmp_path / "b"):
+        assert rec["status"] == "ok" and "budget_exhausted" in rec["info"]
+        assert [c["index"] for c in rec["candidates"]] == [0, 1]
+        assert rec["answer"] in [c["answer"] for c in rec["candidates"]]  # chosen among them (a random
+        # tiny model often writes no extractable answer, so it may be None)
+        assert all(c["eflops"] > 0 for c in rec["candidates"])
+
+
 @pytest.mark.parametrize("value", ["object", "nan"])
 async def test_a_record_that_cannot_be_written_fails_that_problem_only(value, tiny_model_dir, problems_file, tmp_path):
     recipe = tiny_recipe(tiny_model_dir, problems_file, tmp_path)

@@ -39,6 +39,8 @@ async def test_budget_forcing_continues_k_times_and_never_exceeds_the_maximum(tm
             if min_thinking == 0:
                 assert m["continuations"] == 0 and m["ended_by"] == "end"
         assert r["cost"]["policy"]["completion_tokens"] == sum(c["completion_tokens"] for c in r["candidates"])
+        # each chain's eFLOPs are its own calls' ledger entries: together, the problem's whole cost
+        assert sum(c["eflops"] for c in r["candidates"]) == pytest.approx(r["cost"]["policy"]["eflops"], rel=1e-9)
     want = k if min_thinking == 40 else 0
     assert all(c["meta"]["continuations"] == want for r in records for c in r["candidates"])
 

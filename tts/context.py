@@ -20,6 +20,7 @@ from tts.types import Candidate, Generation, Problem, Sampling, StreamDelta
 
 
 T = TypeVar("T")
+_EXTRACT: Any = object()  # `candidate(answer=...)` default: extract the answer from the text
 
 
 def logprob_stats(logprobs: list[float] | None, tail: int = 32) -> dict[str, float]:
@@ -45,6 +46,7 @@ class StrategyContext:
         self.log = logger or logging.getLogger("tts.strategy")
         self.rng = random.Random(derive_seed(run_seed, problem.id, "rng"))
         self._calls: dict[str, int] = {}
+        self.paid: list[Candidate] = []  # every candidate made so far, in order: what the budget paid for
 
     def role(self, name: str) -> "BoundRole":
         if name not in self.roles:
@@ -65,19 +67,34 @@ class StrategyContext:
         return self.extractor.extract(text) if self.extractor is not None else None
 
     def candidates(self, gen: Generation, role: str, start: int = 0, iid: bool = True) -> list[Candidate]:
-        """Candidates from a generation's completions, answers extracted once here."""
+        """Candidates from a generation's completions (one call, n samples), answers extracted here;
+        each priced as its own sample of the call (the shared prompt as cached)."""
         shape = self.roles[role].backend.shape
-        out = []
-        for i, comp in enumerate(gen.completions):
-            out.append(Candidate(
-                problem_id=self.problem.id, index=start + i, role=role, seed=comp.seed,
-                token_ids=comp.token_ids, text=comp.text, answer=self.extract(comp.text),
-                logprob_stats=logprob_stats(comp.logprobs), logprobs=comp.logprobs,
-                finish_reason=comp.finish_reason, prompt_tokens=gen.prompt_tokens,
-                completion_tokens=len(comp.token_ids), iid=iid,
-                eflops=self.ledger.cost(shape, Usage("generate", 0, gen.prompt_tokens,
-                                                     (len(comp.token_ids),)))))
-        return out
+        return [self.candidate(role, start + i, comp.token_ids, comp.text, seed=comp.seed, logprobs=comp.logprobs,
+                               finish_reason=comp.finish_reason, prompt_tokens=gen.prompt_tokens, iid=iid,
+                               eflops=self.ledger.cost(shape, Usage("generate", 0, gen.prompt_tokens,
+                                                                    (len(comp.token_ids),))))
+                for i, comp in enumerate(gen.completions)]
+
+    def candidate(self, role: str, index: int, token_ids: list[int], text: str, *, calls: tuple[str, ...] = (),
+                  eflops: float | None = None, answer: Any = _EXTRACT, seed: int | None = None,
+                  logprobs: list[float] | None = None, finish_reason: str | None = None, prompt_tokens: int = 0,
+                  completion_tokens: int | None = None, iid: bool = True,
+                  meta: dict[str, Any] | None = None) -> Candidate:
+        """The one way a strategy makes a candidate: answer extracted from `text` unless given, eFLOPs
+        the sum of this problem's ledger entries for `calls` (the call paths that built it) unless
+        given, and kept in `paid` so a budget stop can still aggregate it."""
+        if eflops is None:
+            wanted = set(calls)
+            eflops = sum(e.eflops for e in self.ledger.entries if e.problem_id == self.problem.id and e.call in wanted)
+        cand = Candidate(problem_id=self.problem.id, index=index, role=role, seed=seed, token_ids=list(token_ids),
+                         text=text, answer=self.extract(text) if answer is _EXTRACT else answer,
+                         logprob_stats=logprob_stats(logprobs), logprobs=logprobs, finish_reason=finish_reason,
+                         prompt_tokens=prompt_tokens,
+                         completion_tokens=len(token_ids) if completion_tokens is None else completion_tokens,
+                         iid=iid, eflops=eflops, meta=meta or {})
+        self.paid.append(cand)
+        return cand
 
     async def score_candidates(self, candidates: list[Candidate]) -> None:
         """Run every recipe selector over the candidates it has not scored yet (a generator may
@@ -152,16 +169,16 @@ class BoundRole:
     def sampling(self, **overrides: Any) -> Sampling:
         return self.role.sampling.replace(**overrides) if overrides else self.role.sampling
 
-    def _seeded(self, sampling: Sampling | None, call: str | None, kind: str) -> Sampling:
+    def _seeded(self, sampling: Sampling | None, call: str | None, kind: str) -> tuple[Sampling, str]:
+        """The call's sampling with its seed, and its call path (one naming rule for every call)."""
         s = sampling or self.role.sampling
-        if s.seed is None:
-            s = s.replace(seed=self.ctx.seed(call or self.ctx.next_call_path(f"{self.name}:{kind}")))
-        return s
+        path = call or self.ctx.next_call_path(f"{self.name}:{kind}")
+        return (s.replace(seed=self.ctx.seed(path)) if s.seed is None else s), path
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling | None = None,
                        call: str | None = None) -> Generation:
         """Sample with seeds derived from (run, problem, call path); budget and ledger applied."""
-        s = self._seeded(sampling, call, "generate")
+        s, path = self._seeded(sampling, call, "generate")
         res = self.ctx._reserve(self.role, _worst("generate", prompt_ids, s))
         try:
             gen = await self.role.backend.generate(prompt_ids, s)
@@ -172,7 +189,7 @@ class BoundRole:
                             gen.prompt_tokens - gen.cached_prompt_tokens, gen.cached_prompt_tokens,
                             gen.completion_tokens, gen.seconds,
                             spec_accepted_tokens=gen.info.get("spec_accepted_tokens", 0),
-                            spec_draft_tokens=gen.info.get("spec_draft_tokens", 0))
+                            spec_draft_tokens=gen.info.get("spec_draft_tokens", 0), call=path)
         usage = Usage("generate", entry.prompt_tokens, entry.cached_tokens,
                       tuple(len(c.token_ids) for c in gen.completions), s.n)
         self.ctx._charge(res, self.role, entry, usage)
@@ -181,7 +198,7 @@ class BoundRole:
     async def stream(self, prompt_ids: list[int], sampling: Sampling | None = None,
                      call: str | None = None) -> AsyncIterator[StreamDelta]:
         """Stream deltas; closing the iterator aborts the request and charges what was produced."""
-        s = self._seeded(sampling, call, "stream")
+        s, path = self._seeded(sampling, call, "stream")
         res = self.ctx._reserve(self.role, _worst("stream", prompt_ids, s))
         produced, t0 = 0, time.perf_counter()
         agen = self.role.backend.stream(prompt_ids, s)
@@ -192,7 +209,7 @@ class BoundRole:
         finally:
             await agen.aclose()
             entry = LedgerEntry(self.ctx.problem.id, self.name, "stream", s.n, len(prompt_ids), 0,
-                                produced, time.perf_counter() - t0)
+                                produced, time.perf_counter() - t0, call=path)
             self.ctx._charge(res, self.role, entry, Usage.even("stream", len(prompt_ids), produced, s.n))
 
     async def score(self, prompt_ids: list[int], continuation_ids: list[int]) -> list[float]:

@@ -29,6 +29,7 @@ class LedgerEntry:
     eflops: float = 0.0
     spec_accepted_tokens: int = 0  # speculative decoding: draft tokens the target accepted
     spec_draft_tokens: int = 0
+    call: str = ""  # the call path that seeded it (`answer/3`), so a candidate's cost is its calls' sum
 
     @property
     def tokens(self) -> int:

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from tts.context import StrategyContext, logprob_stats
+from tts.context import StrategyContext
 from tts.strategies.base import Generator
 from tts.types import Candidate, Problem
 
@@ -127,12 +127,9 @@ class Agentless(Generator):
         ask = self.template.format(repo=problem.meta.get("repo", ""), issue=problem.problem, files=shown)
         gen = await role.generate(role.render([{"role": "user", "content": ask}]), role.sampling(n=n))
         trees = self.trees()
-        out = []
-        for i, comp in enumerate(gen.completions):
-            edits = parse_edits(comp.text)
+        out = ctx.candidates(gen, self.role)  # priced per sample; the answer is the diff of its edits
+        for cand in out:
+            edits = parse_edits(cand.text)
             diff, applied = edits_to_diff(edits, lambda p: trees.file(problem, p))
-            out.append(Candidate(problem.id, i, self.role, comp.seed, comp.token_ids, comp.text, answer=diff,
-                                 logprob_stats=logprob_stats(comp.logprobs), finish_reason=comp.finish_reason,
-                                 prompt_tokens=gen.prompt_tokens, completion_tokens=len(comp.token_ids),
-                                 meta={"files": list(files), "edits": len(edits), "applied": applied}))
+            cand.answer, cand.meta = diff, {"files": list(files), "edits": len(edits), "applied": applied}
         return out

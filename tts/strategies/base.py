@@ -61,8 +61,8 @@ class GenerateThenSelect(Search):
         info: dict[str, Any] = {}
         try:
             candidates = await self.generator.sample(problem, ctx, self.n)
-        except BudgetExhausted as exc:
-            candidates, info["budget_exhausted"] = [], str(exc)
+        except BudgetExhausted as exc:  # aggregate what was already paid for
+            candidates, info["budget_exhausted"] = list(ctx.paid), str(exc)
         await ctx.score_candidates(candidates)
         answer = await self.aggregator.select(problem, candidates, ctx)
         return Outcome(answer=answer, candidates=candidates, info=info)

@@ -63,9 +63,9 @@ class BudgetForcing(Search):
         answer_text = role.decode(ids[cut + len(end_ids):])
         text = role.decode(ids[:cut]) + self.think_end + answer_text
         meta = {"thinking_tokens": cut, "continuations": 0, "ended_by": "native"}
-        return Candidate(problem.id, index, self.role, None, ids, text,
-                         ctx.extract(answer_text) or ctx.extract(text), completion_tokens=len(ids),
-                         iid=False, finish_reason=comp.finish_reason, meta=meta)
+        return ctx.candidate(self.role, index, ids, text, calls=(f"native/{index}",),
+                             answer=ctx.extract(answer_text) or ctx.extract(text), iid=False,
+                             finish_reason=comp.finish_reason, meta=meta)
 
     async def chain(self, problem: Problem, ctx: StrategyContext, index: int) -> Candidate:
         role = ctx.role(self.role)
@@ -99,6 +99,8 @@ class BudgetForcing(Search):
         answer_text = comp.text
         text = role.decode(thought) + self.think_end + self.answer_prefix + answer_text
         meta: dict[str, Any] = {"thinking_tokens": thinking, "continuations": continuations, "ended_by": ended_by}
-        return Candidate(problem.id, index, self.role, None, thought + list(comp.token_ids), text,
-                         ctx.extract(answer_text) or ctx.extract(text), completion_tokens=generated + len(comp.token_ids),
-                         iid=False, finish_reason=comp.finish_reason, meta=meta)
+        calls = (*(f"think/{index}/{k}" for k in range(continuations + 1)), f"answer/{index}")
+        return ctx.candidate(self.role, index, thought + list(comp.token_ids), text, calls=calls,
+                             answer=ctx.extract(answer_text) or ctx.extract(text),
+                             completion_tokens=generated + len(comp.token_ids), iid=False,
+                             finish_reason=comp.finish_reason, meta=meta)

@@ -116,7 +116,7 @@ class DeepConfOnline(Generator):
         lps: list[float] = []
         window_sum = 0.0  # sum of the last `window` log-probs, kept as tokens arrive
         aborted, finish = False, "length"
-        stream = role.stream(prompt, role.sampling(n=1, seed=seed, logprobs=True))
+        stream = role.stream(prompt, role.sampling(n=1, seed=seed, logprobs=True), call=f"deepconf/trace/{index}")
         try:
             async for delta in stream:
                 ids += delta.token_ids
@@ -130,8 +130,7 @@ class DeepConfOnline(Generator):
         finally:
             await stream.aclose()
         text = role.decode(ids)
-        cand = Candidate(problem_id=ctx.problem.id, index=index, role=self.role, seed=seed, token_ids=ids,
-                         text=text, answer=None if aborted else ctx.extract(text), logprobs=lps,
-                         finish_reason="aborted" if aborted else finish, prompt_tokens=len(prompt),
-                         completion_tokens=len(ids), iid=False, meta={"aborted": aborted})
-        return cand
+        return ctx.candidate(self.role, index, ids, text, calls=(f"deepconf/trace/{index}",), seed=seed,
+                             answer=None if aborted else ctx.extract(text), logprobs=lps,
+                             finish_reason="aborted" if aborted else finish, prompt_tokens=len(prompt),
+                             iid=False, meta={"aborted": aborted})
