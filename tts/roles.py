@@ -8,7 +8,7 @@ from typing import Any
 
 from tts.backends.base import Backend
 from tts.prompts import PromptSpec
-from tts.types import Sampling
+from tts.types import PromptIds, Sampling
 
 
 class Role:
@@ -34,8 +34,9 @@ class Role:
         chat = self.prompt.chat if self._chat is None else self._chat
         return bool(chat and getattr(self.tokenizer, "chat_template", None))
 
-    def render(self, messages: list[dict[str, str]], assistant_prefix: str | None = None) -> list[int]:
-        """Apply the chat template once and return token ids (plus an optional assistant prefix)."""
+    def render(self, messages: list[dict[str, str]], assistant_prefix: str | None = None) -> PromptIds:
+        """Apply the chat template once and return token ids (plus an optional assistant prefix) that
+        remember the messages, for backends that take messages (`api: chat`)."""
         tok = self.tokenizer
         if self.uses_chat:
             text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -43,7 +44,7 @@ class Role:
         else:
             text = "\n\n".join(m["content"] for m in messages) + (assistant_prefix or "")
             ids = tok.encode(text, add_special_tokens=True)
-        return list(ids)
+        return PromptIds(list(ids), [dict(m) for m in messages], assistant_prefix)
 
     def render_problem(self, problem: str, assistant_prefix: str | None = None) -> list[int]:
         """The recipe's prompt for one problem, rendered for this role's model."""

@@ -7,6 +7,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class PromptIds(list):
+    """Token ids a role rendered from chat messages, remembering those messages (and an assistant
+    prefix) so a chat-only API can be sent the messages themselves. List arithmetic (a prompt plus a
+    continuation) gives a plain list: ids a strategy built no longer claim to be those messages."""
+
+    def __init__(self, ids: list[int], messages: list[dict[str, str]], assistant_prefix: str | None = None) -> None:
+        super().__init__(ids)
+        self.messages, self.assistant_prefix = messages, assistant_prefix
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Sampling settings for one backend call; `extra` passes engine-specific fields through."""

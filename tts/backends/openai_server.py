@@ -1,7 +1,8 @@
 """`openai` backend: OpenAI-compatible servers (vLLM, SGLang, hosted APIs). Completions with
 token-id prompts where the server takes them (vLLM does), n and log-probs, prompt log-probs for
 `score` (vLLM servers), streaming that aborts on close, and a pool of endpoints. `api: chat` sends
-the decoded prompt as one user message for chat-only APIs; continuation and scoring then refuse."""
+the messages the role rendered (never decoded ids) for chat-only APIs; prompts without messages
+(continuations) and scoring are refused with one line."""
 
 from __future__ import annotations
 
@@ -90,8 +91,7 @@ class OpenAIBackend(Backend):
         if s.stop:
             body["stop"] = list(s.stop)
         if self.api == "chat":
-            text = self.tokenizer.decode(prompt_ids, skip_special_tokens=True)
-            body["messages"] = [{"role": "user", "content": text}]
+            body.update(self._chat_messages(prompt_ids))
             if s.logprobs:
                 body["logprobs"] = True
         else:
@@ -107,6 +107,24 @@ class OpenAIBackend(Backend):
                 body["bad_words"] = list(s.bad_words)
         body.update({k: v for k, v in s.extra.items() if k != "lora"})
         return body
+
+    def _chat_messages(self, prompt_ids: list[int]) -> dict[str, Any]:
+        """A chat API applies its own template, so it gets the messages the role rendered, never ids
+        decoded back to text (that would template them twice). Ids a strategy built (a continuation,
+        an edited prompt) have no messages: refused in one line."""
+        messages = getattr(prompt_ids, "messages", None)
+        if messages is None:
+            raise BackendError("openai backend (api: chat): a chat API takes messages, and this prompt is "
+                               "token ids not rendered from messages (prompt.chat: false, or a strategy that "
+                               "continues a prompt); use api: completions")
+        prefix = getattr(prompt_ids, "assistant_prefix", None)
+        if not prefix:
+            return {"messages": messages}
+        if self.server != "vllm":
+            raise BackendError("openai backend (api: chat, server: generic): an assistant prefix needs a vLLM "
+                               "server (continue_final_message); use api: completions")
+        return {"messages": [*messages, {"role": "assistant", "content": prefix}],
+                "continue_final_message": True, "add_generation_prompt": False}
 
     def _choice(self, c: dict[str, Any], s: Sampling) -> Completion:
         text = c.get("text") if self.api == "completions" else (c.get("message") or {}).get("content", "")
