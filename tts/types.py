@@ -103,14 +103,18 @@ class StreamDelta:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can do, so a method that needs more refuses in one line up front."""
+    """What a backend can do, so a method that needs more refuses in one line up front. Each flag
+    is a promise a test checks: `token_prompts` (generate from arbitrary token ids, continuations
+    included), `streaming`, `scoring` (continuation log-probs), `lora` (`add_lora`/`remove_lora` at
+    run time), `gradients` (the model passes gradients), `lease` (exclusive use of the in-process
+    model for per-problem state: router offsets, an initial state)."""
 
     token_prompts: bool = True
     streaming: bool = True
     scoring: bool = True
     lora: bool = False
     gradients: bool = False
-    max_n: int | None = None
+    lease: bool = False
 
     def require(self, backend: str, **needed: bool) -> None:
         """Raise one clear error if any capability in `needed` is missing."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tts.cost.shape import ModelShape
-from tts.types import Capabilities, Generation, Sampling, StreamDelta
+from tts.types import Capabilities, CapabilityError, Generation, Sampling, StreamDelta
 
 
 # transformers' loading (lazy imports, meta-device initialisation) is not thread-safe, so backends
@@ -73,3 +73,21 @@ class Backend(abc.ABC):
     def stats(self) -> dict[str, Any]:
         """Counters for diagnostics and tests (forward passes, batch sizes, ...)."""
         return {}
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        """Token ids that end a sample (the model's generation config and its tokenizer)."""
+        eos = self.tokenizer.eos_token_id
+        return frozenset(() if eos is None else (eos,))
+
+    # -- extensions a backend declares in `capabilities`; undeclared ones refuse in one line ----------
+    def lease(self) -> Any:
+        """`async with backend.lease() as model`: exclusive use of the in-process model (`lease`)."""
+        raise CapabilityError(f"backend '{self.name}' lacks lease (exclusive use of an in-process model)")
+
+    async def add_lora(self, name: str, path: str) -> None:
+        """Load a peft adapter under `name` for requests with `extra={"lora": name}` (`lora`)."""
+        raise CapabilityError(f"backend '{self.name}' lacks lora (adapters loaded at run time)")
+
+    async def remove_lora(self, name: str) -> None:
+        raise CapabilityError(f"backend '{self.name}' lacks lora (adapters loaded at run time)")

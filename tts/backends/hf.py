@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief
+from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief, started
 from tts.backends.models import resolve_model
 from tts.cost.shape import ModelShape
 from tts.progress import phase
@@ -140,8 +140,12 @@ class HFBackend(Backend):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=True,
-                            gradients=True, max_n=None)
+        return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=False,
+                            gradients=True, lease=True)
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return started(self._eos, "hf")
 
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Any]:

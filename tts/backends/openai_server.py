@@ -79,7 +79,7 @@ class OpenAIBackend(Backend):
     def capabilities(self) -> Capabilities:
         tokens = self.api == "completions"
         return Capabilities(token_prompts=tokens, streaming=True, scoring=tokens and self.server == "vllm",
-                            lora=self.server == "vllm", gradients=False)
+                            lora=False, gradients=False)  # adapters a server was started with: `served_name`
 
     # -- payloads ----------------------------------------------------------------------------
     def _payload(self, prompt_ids: list[int], s: Sampling, stream: bool = False) -> dict[str, Any]:

@@ -132,7 +132,7 @@ class VLLMBackend(Backend):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=self.lora_enabled,
-                            gradients=False, max_n=None)
+                            gradients=False)
 
     # -- LoRA --------------------------------------------------------------------------------
     async def add_lora(self, name: str, path: str) -> None:

@@ -88,7 +88,7 @@ class PerkGenerator(Generator):
         perk, lock = await asyncio.to_thread(_perk, self.checkpoint, device)
         rows = self.segments(problem, role)
         params = await self._adapt(rows, role, perk, lock, device)
-        if role.backend.capabilities.lora and hasattr(role.backend, "add_lora"):  # serves adapters by path
+        if role.backend.capabilities.lora:  # loads adapters at run time: serve the written one
             return await self._served(problem, ctx, role, perk, lock, params, n)
         return await self._in_process(problem, ctx, role, perk, lock, params, n, device)
 

@@ -12,7 +12,7 @@ import time
 from tts.context import StrategyContext, logprob_stats
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
-from tts.types import Candidate, CapabilityError, Problem
+from tts.types import Candidate, Problem
 
 
 class Reroute(Generator):
@@ -39,11 +39,9 @@ class Reroute(Generator):
 
         role = ctx.role(self.role)
         backend = role.backend
-        if not backend.capabilities.gradients or not hasattr(backend, "lease"):
-            raise CapabilityError(f"reroute needs a backend with gradients (hf); role '{self.role}' uses "
-                                  f"'{backend.name}'")
+        backend.capabilities.require(f"{backend.name} (role '{self.role}', for reroute)", gradients=True, lease=True)
         prompt, sampling = role.prompt(), role.sampling()
-        eos = frozenset(getattr(backend, "_eos", ()) or {role.tokenizer.eos_token_id})
+        eos = backend.eos_ids
         stop = _stopper(role, sampling.stop)
         out = []
         async with backend.lease() as model:

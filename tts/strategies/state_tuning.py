@@ -74,12 +74,11 @@ class StateTuning(Generator):
 
         role = ctx.role(self.role)
         backend = role.backend
-        if not backend.capabilities.gradients or not hasattr(backend, "lease"):
-            raise CapabilityError(f"state_tuning needs the hf backend (gradients); role '{self.role}' uses '{backend.name}'")
+        backend.capabilities.require(f"{backend.name} (role '{self.role}', for state_tuning)", gradients=True, lease=True)
         rows = self._rows(problem, role)
         key = tuple(tuple(r[0][0].tolist()) for r in rows)
         prompt, sampling = role.prompt(), role.sampling()
-        eos = set(getattr(backend, "_eos", ()) or {role.tokenizer.eos_token_id})
+        eos = set(backend.eos_ids)
         completions = []
         async with backend.lease() as model:
             if not hasattr(model.config, "head_size") or not getattr(model, "tts_recurrent", False):

@@ -1,0 +1,78 @@
+"""`Capabilities` is truthful and the only gate: on each backend every declared capability is
+exercised on a real engine, and every undeclared extension refuses in one line (CapabilityError)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tts.backends.openai_server import OpenAIBackend
+from tts.types import CapabilityError, Sampling
+
+EXTENSIONS = ("lora", "lease")
+
+
+async def exercise(backend, lora_dir) -> set[str]:
+    """Use each capability the backend declares; return the ones exercised."""
+    caps, done = backend.capabilities, set()
+    ids = backend.tokenizer.encode("18+36-30;")
+    s = Sampling(n=1, max_tokens=4, temperature=1.0, seed=5)
+    if caps.token_prompts:
+        gen = await backend.generate(ids + ids[:2], s)  # arbitrary ids, a continuation included
+        assert len(gen.completions[0].token_ids) == 4
+        done.add("token_prompts")
+    if caps.streaming:
+        deltas = [d async for d in backend.stream(ids, s)]
+        assert sum(len(d.token_ids) for d in deltas) == 4
+        done.add("streaming")
+    if caps.scoring:
+        assert len(await backend.score(ids[:3], ids[3:6])) == 3
+        done.add("scoring")
+    if caps.lora:
+        await backend.add_lora("cap", str(lora_dir))
+        await backend.generate(ids, s.replace(extra={"lora": "cap"}))
+        await backend.remove_lora("cap")
+        done.add("lora")
+    if caps.lease:
+        async with backend.lease() as model:
+            assert any(p.requires_grad for p in model.parameters()) == caps.gradients
+        done.add("lease")
+    if caps.gradients:
+        done.add("gradients")  # checked with the lease: the leased model's parameters take gradients
+    return done
+
+
+async def refuses_undeclared(backend) -> None:
+    caps = backend.capabilities
+    if not caps.lora:
+        with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks lora") as err:
+            await backend.add_lora("x", "/nowhere")
+        assert "\n" not in str(err.value)
+    if not caps.lease:
+        with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks lease"):
+            async with backend.lease():
+                pass
+
+
+async def test_hf_declares_what_it_does(toy_hf, toy_lora_dir):
+    done = await exercise(toy_hf, toy_lora_dir)
+    assert done == {"token_prompts", "streaming", "scoring", "lease", "gradients"}
+    await refuses_undeclared(toy_hf)
+
+
+async def test_vllm_declares_what_it_does(vllm_toy_lora, toy_lora_dir):
+    done = await exercise(vllm_toy_lora, toy_lora_dir)
+    assert done == {"token_prompts", "streaming", "scoring", "lora"}
+    await refuses_undeclared(vllm_toy_lora)
+
+
+async def test_openai_refuses_what_it_does_not_declare():
+    """Chat APIs take no token prompts and score nothing; no openai backend loads adapters or leases
+    a model (those need a server: the generate/stream/score paths run against one in test_openai_backend)."""
+    chat = OpenAIBackend("toy:default", api="chat", server="generic")
+    assert not chat.capabilities.token_prompts and not chat.capabilities.scoring
+    await refuses_undeclared(chat)
+    with pytest.raises(CapabilityError, match="lacks scoring"):
+        await chat.score([1, 2], [3])
+    completions = OpenAIBackend("toy:default")
+    assert completions.capabilities.scoring and not completions.capabilities.lora
+    await refuses_undeclared(completions)
