@@ -76,3 +76,26 @@ async def test_openai_refuses_what_it_does_not_declare():
     completions = OpenAIBackend("toy:default")
     assert completions.capabilities.scoring and not completions.capabilities.lora
     await refuses_undeclared(completions)
+
+
+async def test_learning_decode_loops_sample_as_the_hf_backend_does(toy_hf):
+    """The in-process loops of rerouting, PERK and state tuning pick tokens with the backend's sampler
+    and seeding: on the same model, seed and settings (top-k, top-p, min_tokens) they reproduce the
+    backend's sample; before, only temperature was honoured."""
+    import torch
+
+    from tts.learn.sampling import RowSampler
+
+    prompt = toy_hf.tokenizer.encode("18+36-30;")
+    s = Sampling(n=1, seed=11, temperature=1.0, top_k=5, top_p=0.9, min_tokens=12, max_tokens=14)
+    want = (await toy_hf.generate(prompt, s)).completions[0].token_ids
+    async with toy_hf.lease() as model:
+        sampler, ids = RowSampler(s, s.seed, toy_hf.eos_ids), []
+        with torch.no_grad():
+            for _ in range(s.max_tokens):
+                logits = model(torch.tensor([prompt + ids])).logits[0, -1].float()
+                token, _ = sampler.pick(logits)
+                ids.append(token)
+                if sampler.done(token):
+                    break
+    assert ids == want and len(ids) >= s.min_tokens

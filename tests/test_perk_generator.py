@@ -124,7 +124,8 @@ async def test_vllm_serves_the_adapted_lora_like_the_in_process_answer(vllm_toy_
         # the adapter is really applied: the base (φ0, B = 0) answers differently
         perk, _ = _perk(str(checkpoint), "cpu")
         prompt = Role("policy", hf, sampling, False, PromptSpec(template="{problem}")).render_problem(problem.problem)
-        plain, _ = decode(perk, perk.initial(), prompt, 8, 0.0, 0, hf.tokenizer.eos_token_id, "cpu")
+        plain, _ = decode(perk, perk.initial(), prompt, Sampling(temperature=0.0, max_tokens=8), 0,
+                          hf.tokenizer.eos_token_id, "cpu")
         assert plain != answers["served"], plain
     finally:
         await hf.close()

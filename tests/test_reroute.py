@@ -137,10 +137,12 @@ def test_route_matches_the_unpatched_router_in_bfloat16():
 def test_generation_after_reoptimisation_matches_a_fresh_forward():
     """Tokens decoded after the last re-optimisation (cache rebuilt) equal greedy predictions of a
     from-scratch forward of the whole sequence under the final δ."""
+    from tts.types import Sampling
+
     model = tiny_moe("olmoe")
     prompt = ids(n=16)[0].tolist()
     rr = Rerouter(model, RerouteSettings(layers=(1, 2), steps_prefill=3, steps_reopt=3, lr=0.2, interval=6))
-    out, logprobs, trace = rr.generate(prompt, 20)
+    out, logprobs, trace = rr.generate(prompt, Sampling(temperature=0.0, max_tokens=20))
     assert len(out) == 20 and trace.reopt_at == [len(prompt) + 6, len(prompt) + 12, len(prompt) + 18]
     last = trace.reopt_at[-1]
     bias = RouterBias(model, [1, 2])

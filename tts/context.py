@@ -228,12 +228,13 @@ class BoundRole:
         return values
 
 
-    def account(self, usage: Usage, seconds: float) -> None:
+    def account(self, usage: Usage, seconds: float, call: str = "") -> None:
         """Charge work done directly on this role's model (a test-time learning step, decoding
-        under a lease) to the budget and the ledger, like any other call of the role."""
+        under a lease) to the budget and the ledger, like any other call of the role; `call` names
+        it for `ctx.candidate(calls=...)`."""
         res = self.ctx._reserve(self.role, usage)
         entry = LedgerEntry(self.ctx.problem.id, self.name, usage.kind, usage.n, usage.prompt_tokens,
-                            usage.cached_tokens, usage.completion_tokens, seconds)
+                            usage.cached_tokens, usage.completion_tokens, seconds, call=call)
         self.ctx._charge(res, self.role, entry, usage)
 
 

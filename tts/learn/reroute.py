@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from tts.learn.moe import RouterBias, layer_confidence, moe_blocks
-from tts.learn.sampling import pick_token
+from tts.learn.sampling import RowSampler
+from tts.types import Sampling
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class Rerouter:
         out = self.model(input_ids=ids, past_key_values=cache, use_cache=True)
         return out.logits[:, -1].float(), out.past_key_values
 
-    def generate(self, prompt: list[int], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None,
+    def generate(self, prompt: list[int], sampling: Sampling, seed: int | None = None,
                  eos: set[int] | frozenset[int] = frozenset(),
                  stop: Any = None) -> tuple[list[int], list[float], Trace]:
         """(new token ids, their log-probabilities, trace). δ is removed from the model afterwards."""
@@ -148,7 +149,7 @@ class Rerouter:
         seq = torch.tensor([prompt], device=device)
         trace = Trace()
         trace.layers = self.select_layers(seq)
-        gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+        sampler = RowSampler(sampling, seed, eos)  # the hf backend's sampler and seeding
         bias = RouterBias(self.model, trace.layers).to(device).install()
         try:
             steps = self.s.steps_prefill
@@ -158,12 +159,12 @@ class Rerouter:
             opt = fit_offsets(self.model, bias, seq, steps, self.s.lr, self.s.l2, trace=trace)
             logits, cache = self._forward(seq)
             out, logprobs = [], []
-            for i in range(max_new_tokens):
-                token, lp = pick_token(logits[0], temperature, gen)
+            for i in range(sampling.max_tokens):
+                token, lp = sampler.pick(logits[0])
                 out.append(token)
                 logprobs.append(lp)
                 seq = torch.cat([seq, torch.tensor([[token]], device=device)], dim=1)
-                if token in eos or i == max_new_tokens - 1 or (stop is not None and stop(out)):
+                if sampler.done(token) or i == sampling.max_tokens - 1 or (stop is not None and stop(out)):
                     break
                 if (i + 1) % self.s.interval == 0 and self.s.steps_reopt > 0:
                     trace.reopt_at.append(seq.shape[1])

@@ -1,17 +1,33 @@
-"""One next-token choice for the in-process decode loops of the learning methods (rerouting, PERK,
-state tuning), which run outside the hf backend's batched sampler."""
+"""The next-token choice of the learning methods' in-process decode loops (rerouting, PERK, state
+tuning): the hf backend's own sampler and seeding rule (temperature, top-p, top-k, min_tokens,
+stop ids; one CPU generator seeded like the backend's row), so a method that decodes outside the
+backend samples as the backend would and honours every sampling field it is given."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
+from tts.backends.sampler import RowState, make_generator, sample_next
+from tts.types import Sampling
 
-def pick_token(logits: torch.Tensor, temperature: float, gen: torch.Generator | None) -> tuple[int, float]:
-    """(token, its log-probability): greedy at temperature 0, else a draw from softmax(logits / T)."""
-    logp = torch.log_softmax(logits, dim=-1)
-    if temperature <= 0:
-        token = int(torch.argmax(logp))
-    else:
-        probs = torch.softmax(logits / temperature, dim=-1).cpu()
-        token = int(torch.multinomial(probs, 1, generator=gen))
-    return token, float(logp[token])
+
+class RowSampler:
+    """One sequence: `pick(logits)` returns (token, its log-probability) and remembers the token,
+    so min_tokens counts what was produced. Stop strings and bad words are the caller's (as in hf)."""
+
+    def __init__(self, sampling: Sampling, seed: int | None, eos: Iterable[int]) -> None:
+        eos = frozenset(eos)
+        early = sorted(eos | set(sampling.stop_token_ids))
+        self.row = RowState(sampling, make_generator(seed), early, [], eos)
+
+    def pick(self, logits: torch.Tensor) -> tuple[int, float]:
+        tokens, logprobs = sample_next(logits.reshape(1, -1), [self.row])
+        self.row.out_ids.append(tokens[0])
+        self.row.logprobs.append(logprobs[0])
+        return tokens[0], logprobs[0]
+
+    def done(self, token: int) -> bool:
+        """The sample ends here: an end-of-sequence or stop id (only once min_tokens are out)."""
+        return token in self.row.eos_ids or token in self.row.sampling.stop_token_ids

@@ -18,7 +18,7 @@ from typing import Any
 from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
-from tts.types import Candidate, Completion, Generation, Problem
+from tts.types import Candidate, Completion, Generation, Problem, Sampling
 
 _LOADED: dict[tuple[str, str], tuple[Any, threading.Lock]] = {}
 _LOAD = threading.Lock()
@@ -159,7 +159,7 @@ class PerkGenerator(Generator):
 
             def run() -> tuple[list[int], list[float]]:
                 with lock:
-                    return decode(perk, params, prompt, sampling.max_tokens, sampling.temperature, seed, eos, device)
+                    return decode(perk, params, prompt, sampling, seed, eos, device)
 
             ids, logprobs = await asyncio.to_thread(run)
             role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
@@ -171,25 +171,25 @@ class PerkGenerator(Generator):
         return out
 
 
-def decode(perk: Any, params: dict, prompt: list[int], max_tokens: int, temperature: float, seed: int,
+def decode(perk: Any, params: dict, prompt: list[int], sampling: Sampling, seed: int,
            eos: int | None, device: str) -> tuple[list[int], list[float]]:
-    """Sample from the base with the adapted LoRA tensors (full recompute per token: answers are short)."""
+    """Sample from the base with the adapted LoRA tensors (full recompute per token: answers are
+    short), with the hf backend's sampler and seeding (`tts.learn.sampling`)."""
     import torch
 
     from tts.learn.perk import Batch
+    from tts.learn.sampling import RowSampler
 
-    from tts.learn.sampling import pick_token
-
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    sampler = RowSampler(sampling, seed, () if eos is None else (eos,))
     ids: list[int] = []
     logprobs: list[float] = []
-    for _ in range(max_tokens):
+    for _ in range(sampling.max_tokens):
         row = torch.tensor([[*prompt, *ids]], device=device)
         logits = perk.answer_logits(params, Batch(row, torch.ones_like(row), row))[0, -1].float().cpu()
-        tok, lp = pick_token(logits, temperature, gen)
+        tok, lp = sampler.pick(logits)
         ids.append(tok)
         logprobs.append(lp)
-        if tok == eos:
+        if sampler.done(tok):
             break
     return ids, logprobs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tts.context import StrategyContext, logprob_stats
+from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
 from tts.types import Candidate, Problem
@@ -48,22 +48,19 @@ class Reroute(Generator):
             rerouter = Rerouter(model, self.settings)
             for i in range(n):
                 t0 = time.perf_counter()
-                ids, logprobs, trace = await asyncio.to_thread(
-                    rerouter.generate, prompt, sampling.max_tokens, sampling.temperature, ctx.seed(f"reroute/s{i}"),
-                    eos, stop)
+                call = f"reroute/s{i}"
+                ids, logprobs, trace = await asyncio.to_thread(rerouter.generate, prompt, sampling, ctx.seed(call),
+                                                               eos, stop)
                 learn_s = trace.seconds_learning
                 if trace.learn_tokens:
-                    role.account(Usage("learn", sum(trace.learn_tokens), n=len(trace.learn_tokens)), learn_s)
-                role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0 - learn_s)
-                text = role.decode(ids)
-                out.append(Candidate(problem.id, i, self.role, ctx.seed(f"reroute/s{i}"), ids, text,
-                                     answer=ctx.extract(text), logprob_stats=logprob_stats(logprobs), logprobs=logprobs,
-                                     finish_reason="stop" if ids and ids[-1] in eos else "length",
-                                     prompt_tokens=len(prompt), completion_tokens=len(ids),
-                                     meta={"layers": trace.layers, "reopt_at": trace.reopt_at,
-                                           "delta_norm": trace.delta_norm, "prefill_steps": trace.prefill_steps,
-                                           "learn_steps": len(trace.learn_tokens),
-                                           "final_loss": trace.losses[-1][2] if trace.losses else None}))
+                    role.account(Usage("learn", sum(trace.learn_tokens), n=len(trace.learn_tokens)), learn_s, call)
+                role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0 - learn_s, call)
+                out.append(ctx.candidate(  # its eFLOPs: its decoding and the router refits it needed
+                    self.role, i, ids, role.decode(ids), calls=(call,), seed=ctx.seed(call), logprobs=logprobs,
+                    finish_reason="stop" if ids and ids[-1] in eos else "length", prompt_tokens=len(prompt),
+                    meta={"layers": trace.layers, "reopt_at": trace.reopt_at, "delta_norm": trace.delta_norm,
+                          "prefill_steps": trace.prefill_steps, "learn_steps": len(trace.learn_tokens),
+                          "final_loss": trace.losses[-1][2] if trace.losses else None}))
         return out
 
 

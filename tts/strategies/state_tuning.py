@@ -94,8 +94,7 @@ class StateTuning(Generator):
             for i in range(n):
                 seed = ctx.seed(f"{self.role}:state") + i
                 t0 = time.perf_counter()
-                ids, logprobs = await asyncio.to_thread(decode, model, tuner.state(1), prompt, sampling.max_tokens,
-                                                        sampling.temperature, seed, eos)
+                ids, logprobs = await asyncio.to_thread(decode, model, tuner.state(1), prompt, sampling, seed, eos)
                 role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
                 completions.append(Completion(ids, role.decode(ids), logprobs,
                                               "stop" if ids and ids[-1] in eos else "length", seed))

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from tts.learn.rwkv7.model import RWKV7State
+from tts.types import Sampling
 
 
 @dataclass(frozen=True)
@@ -122,21 +123,22 @@ class StateBank:
 
 
 @torch.no_grad()
-def decode(model: Any, state: RWKV7State, prompt: list[int], max_tokens: int, temperature: float, seed: int,
+def decode(model: Any, state: RWKV7State, prompt: list[int], sampling: Sampling, seed: int,
            eos: set[int]) -> tuple[list[int], list[float]]:
-    """Sample a continuation of `prompt` starting from `state` (one row)."""
-    from tts.learn.sampling import pick_token
+    """Sample a continuation of `prompt` starting from `state` (one row), with the hf backend's
+    sampler and seeding (`tts.learn.sampling`)."""
+    from tts.learn.sampling import RowSampler
 
     device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    sampler = RowSampler(sampling, seed, eos)
     out = model(input_ids=torch.tensor([prompt], device=device), past_key_values=state)
     ids: list[int] = []
     logprobs: list[float] = []
-    for _ in range(max_tokens):
-        tok, lp = pick_token(out.logits[0, -1].float().cpu(), temperature, gen)
+    for _ in range(sampling.max_tokens):
+        tok, lp = sampler.pick(out.logits[0, -1].float().cpu())
         ids.append(tok)
         logprobs.append(lp)
-        if tok in eos:
+        if sampler.done(tok):
             break
         out = model(input_ids=torch.tensor([[tok]], device=device), past_key_values=out.past_key_values)
     return ids, logprobs
