@@ -201,13 +201,15 @@ async def test_state_tuning_recipe_answers_the_hidden_rule(tmp_path):
 
 
 def test_state_tuning_reads_a_training_split_and_rejects_bad_settings():
+    from tts.components import RecipeError, build
     from tts.strategies.state_tuning import StateTuning
 
-    gen = StateTuning(train={"name": "hidden_rule", "rule_seed": 3}, max_examples=5)
+    spec = {"name": "state_tuning", "train": {"name": "hidden_rule", "rule_seed": 3}, "max_examples": 5}
+    gen = build("generators", spec, "strategy.generator")  # the nested dataset is built by components.build
     assert len(gen.examples) == 5 and all(e.startswith("| s") and " t" in e for e in gen.examples)
     with pytest.raises(ValueError, match="library"):
         StateTuning(steps=0)
-    from tts.components import RecipeError
-
-    with pytest.raises(RecipeError, match="nope"):
-        StateTuning(train={"name": "nope"})
+    with pytest.raises(RecipeError, match=r"^strategy\.generator\.train\.name: unknown dataset 'nope'"):
+        build("generators", {"name": "state_tuning", "train": {"name": "nope"}}, "strategy.generator")
+    with pytest.raises(RecipeError, match=r"^strategy\.generator\.stopping\.name: unknown stopping rule"):
+        build("generators", {"name": "sample", "stopping": "saturaton"}, "strategy.generator")

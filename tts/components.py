@@ -69,6 +69,17 @@ def check_params(factory: Any, params: dict[str, Any], label: str, where: str) -
     return out
 
 
+def build_nested(factory: Any, params: dict[str, Any], where: str) -> dict[str, Any]:
+    """A component lists the fields that are components themselves in `nested = {field: kind}` (a
+    generator's stopping rule, a training dataset); they are built here, checked like any other and
+    named by their own field path in errors, so no constructor builds or names them."""
+    out = dict(params)
+    for field, kind in (getattr(factory, "nested", None) or {}).items():
+        if isinstance(out.get(field), (str, dict)):
+            out[field] = build(kind, out[field], f"{where}.{field}")
+    return out
+
+
 def build(kind: str, spec: Any, where: str) -> Any:
     """Resolve `spec`'s name in registry `kind` and construct it with validated params.
 
@@ -81,6 +92,7 @@ def build(kind: str, spec: Any, where: str) -> Any:
         raise RecipeError(f"{where}.name: {exc}") from None
     label = f"{singular(kind)} '{name}'"
     params = check_params(factory, params, label, where)
+    params = build_nested(factory, params, where)
     try:
         obj = factory(**params)
     except (TypeError, ValueError) as exc:

@@ -79,15 +79,14 @@ class DeepConfOnline(Generator):
 
     name = "deepconf_online"
     iid = False  # later traces depend on the warm-up's threshold and may be cut short
+    nested = {"stopping": "stopping_rules"}  # built by tts.components.build from the recipe field
 
     def __init__(self, role: str = "policy", warmup: int = 16, keep: float = 0.9, window: int = 2048,
                  round_size: int = 8, stopping: str | dict | StoppingRule | None = None) -> None:
         if warmup < 1 or round_size < 1:
             raise ValueError("warmup and round_size must be >= 1")
         if isinstance(stopping, (str, dict)):
-            from tts.components import build
-
-            stopping = build("stopping_rules", stopping, "strategy.generator.stopping")
+            raise TypeError("stopping must be a built stopping rule (tts.components.build builds it from a recipe)")
         self.role, self.warmup, self.keep, self.window = role, warmup, _check_keep(keep), window
         self.round_size, self.stopping = round_size, stopping
 

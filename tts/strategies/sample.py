@@ -19,15 +19,14 @@ class SampleGenerator(Generator):
 
     name = "sample"
     iid = True
+    nested = {"stopping": "stopping_rules"}  # built by tts.components.build from the recipe field
 
     def __init__(self, role: str = "policy", round_size: int | None = None,
                  stopping: str | dict | StoppingRule | None = None) -> None:
         if round_size is not None and round_size < 1:
             raise ValueError("round_size must be >= 1")
         if isinstance(stopping, (str, dict)):
-            from tts.components import build
-
-            stopping = build("stopping_rules", stopping, "strategy.generator.stopping")
+            raise TypeError("stopping must be a built stopping rule (tts.components.build builds it from a recipe)")
         self.role, self.round_size, self.stopping = role, round_size, stopping
 
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:

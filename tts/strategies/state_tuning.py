@@ -21,9 +21,10 @@ from tts.types import Candidate, CapabilityError, Completion, Generation, Proble
 class StateTuning(Generator):
     name = "state_tuning"
     iid = True
+    nested = {"train": "datasets"}  # a dataset spec, built by tts.components.build
 
     def __init__(self, role: str = "policy", steps: int = 100, lr: float = 1.0, lr_final: float = 1e-2,
-                 examples: list[str] | None = None, train: str | dict | None = None, max_examples: int = 64,
+                 examples: list[str] | None = None, train: Any = None, max_examples: int = 64,
                  library: str | None = None, save_to: str | None = None) -> None:
         from tts.learn.rwkv7.state_tuning import TuneSettings
 
@@ -32,10 +33,10 @@ class StateTuning(Generator):
         if steps == 0 and not library:
             raise ValueError("state_tuning with steps: 0 needs a library: of tuned states to pick from")
         self.role, self.examples, self.library, self.save_to = role, list(examples or []), library, save_to
+        if isinstance(train, (str, dict)):
+            raise TypeError("train must be a built dataset (tts.components.build builds it from a recipe)")
         if train is not None and not self.examples:
-            from tts.components import build
-
-            split = build("datasets", train, "strategy.generator.train").load()[:max_examples]
+            split = train.load()[:max_examples]
             self.examples = [f"{p.problem} {p.answer}" for p in split if p.answer is not None]
         self.settings = TuneSettings(steps=steps, lr=lr, lr_final=lr_final, warmup=min(10, max(steps // 10, 1)))
         self._states: dict[tuple, Any] = {}
