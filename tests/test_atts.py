@@ -286,6 +286,10 @@ async def test_toy_atts_recipe_on_hf(tmp_path):
     assert abs(rate - 0.4) < 4 * math.sqrt(0.24 / len(turn0)) + 0.05  # small early banks: <= alpha + 1/(N+1)
     assert summary["cost_by_role"]["target"]["completion_tokens"] > 0
     assert summary["accuracy"]["mean"] > 0.2
+    for r in records:  # a candidate's eFLOPs are its own calls as the ledger charged them: together they
+        total = sum(t["eflops"] for t in r["cost"].values())  # are the problem's cost less calibration
+        assert all(c["eflops"] > 0 for c in r["candidates"])
+        assert 0.5 * total < sum(c["eflops"] for c in r["candidates"]) <= total * (1 + 1e-9)
 
     await run_recipe(ROOT / "recipes" / "toy-atts.yaml", ["strategy.n=4", "strategy.generator.on_reject=replace"],
                      tmp_path / "b", limit=6)

@@ -77,16 +77,18 @@ class StrategyContext:
                 for i, comp in enumerate(gen.completions)]
 
     def candidate(self, role: str, index: int, token_ids: list[int], text: str, *, calls: tuple[str, ...] = (),
-                  eflops: float | None = None, answer: Any = _EXTRACT, seed: int | None = None,
+                  call_prefix: str | None = None, eflops: float | None = None, answer: Any = _EXTRACT, seed: int | None = None,
                   logprobs: list[float] | None = None, finish_reason: str | None = None, prompt_tokens: int = 0,
                   completion_tokens: int | None = None, iid: bool = True,
                   meta: dict[str, Any] | None = None) -> Candidate:
         """The one way a strategy makes a candidate: answer extracted from `text` unless given, eFLOPs
         the sum of this problem's ledger entries for `calls` (the call paths that built it) unless
-        given, and kept in `paid` so a budget stop can still aggregate it."""
+        given (or of every call under `call_prefix`: `atts/s3` covers `atts/s3/t0/draft`, ...), and
+        kept in `paid` so a budget stop can still aggregate it."""
         if eflops is None:
             wanted = set(calls)
-            eflops = sum(e.eflops for e in self.ledger.entries if e.problem_id == self.problem.id and e.call in wanted)
+            eflops = sum(e.eflops for e in self.ledger.entries if e.problem_id == self.problem.id
+                         and (e.call in wanted or (call_prefix is not None and e.call.startswith(call_prefix + "/"))))
         cand = Candidate(problem_id=self.problem.id, index=index, role=role, seed=seed, token_ids=list(token_ids),
                          text=text, answer=self.extract(text) if answer is _EXTRACT else answer,
                          logprob_stats=logprob_stats(logprobs), logprobs=logprobs, finish_reason=finish_reason,
@@ -212,8 +214,9 @@ class BoundRole:
                                 produced, time.perf_counter() - t0, call=path)
             self.ctx._charge(res, self.role, entry, Usage.even("stream", len(prompt_ids), produced, s.n))
 
-    async def score(self, prompt_ids: list[int], continuation_ids: list[int]) -> list[float]:
-        """Log-probs of the continuation (prefill only, costed as a prefill of both spans)."""
+    async def score(self, prompt_ids: list[int], continuation_ids: list[int], call: str = "") -> list[float]:
+        """Log-probs of the continuation (prefill only, costed as a prefill of both spans); `call`
+        names the entry for `ctx.candidate`."""
         total = len(prompt_ids) + len(continuation_ids)
         usage = Usage("score", total)
         res = self.ctx._reserve(self.role, usage)
@@ -224,7 +227,7 @@ class BoundRole:
             self.ctx.budget.settle(res, 0.0)
             raise
         self.ctx._charge(res, self.role, LedgerEntry(self.ctx.problem.id, self.name, "score", 1, total,
-                                                      0, 0, time.perf_counter() - t0), usage)
+                                                      0, 0, time.perf_counter() - t0, call=call), usage)
         return values
 
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 
-from tts.context import StrategyContext, logprob_stats
+from tts.context import StrategyContext
 from tts.strategies.atts.conformal import MODES, ConformalCalibrator, alpha_for_budget
 from tts.strategies.atts.runner import SampleState, Turns, TurnSettings
 from tts.strategies.atts.transcript import StepScorer, Transcript, strip_eos
@@ -117,9 +117,8 @@ class ATTS(Generator):
         if st.note:
             meta["note"] = st.note
         ids = st.transcript.completion_ids("draft")
-        return Candidate(problem_id=ctx.problem.id, index=st.index, role=self.name, seed=ctx.seed(f"atts/s{st.index}"),
-                         token_ids=ids, text=text, answer=ctx.extract(text), logprob_stats=logprob_stats(st.logprobs),
-                         logprobs=st.logprobs, finish_reason=st.finish_reason,
-                         prompt_tokens=st.transcript.prompt_len["draft"],
-                         completion_tokens=st.draft_tokens + st.target_tokens, eflops=st.eflops, iid=self.iid,
-                         meta=meta)
+        # its eFLOPs: every draft, target and scoring call of this sample, as the ledger charged them
+        return ctx.candidate(self.name, st.index, ids, text, call_prefix=f"atts/s{st.index}",
+                             seed=ctx.seed(f"atts/s{st.index}"), logprobs=st.logprobs,
+                             finish_reason=st.finish_reason, prompt_tokens=st.transcript.prompt_len["draft"],
+                             completion_tokens=st.draft_tokens + st.target_tokens, iid=self.iid, meta=meta)

@@ -12,7 +12,6 @@ from typing import Any
 
 from tts.budget import BudgetExhausted
 from tts.context import StrategyContext
-from tts.cost.model import Usage
 from tts.strategies.atts.conformal import ConformalCalibrator
 from tts.strategies.atts.transcript import Step, StepScorer, Transcript, eos_ids, same_vocab, strip_eos
 from tts.types import Completion
@@ -45,7 +44,6 @@ class SampleState:
     draft_tokens: int = 0
     target_tokens: int = 0
     scored_tokens: int = 0
-    eflops: float = 0.0
     logprobs: list[float] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
@@ -83,10 +81,6 @@ class Turns:
                                     stop=self.s.step_stop if replace else self.s.target_stop,
                                     include_stop_str_in_output=True)
 
-    def _price(self, who: str, usage: Usage) -> float:
-        role = self.draft if who == "draft" else self.target
-        return self.ctx.ledger.cost(role.backend.shape, usage)
-
     async def _write(self, st: SampleState, who: str, sampling: Any, turn: int) -> tuple[Step, Completion, bool]:
         """One generate call by `who` continuing the sample's ids; the step is not yet appended."""
         role = self.draft if who == "draft" else self.target
@@ -96,7 +90,6 @@ class Turns:
         st.busy += time.perf_counter() - start
         comp = gen.completions[0]
         ids, ended = strip_eos(comp.token_ids, self.eos[who])
-        st.eflops += self._price(who, Usage("generate", 0, len(prompt), (len(comp.token_ids),)))
         st.logprobs += list(comp.logprobs or [])
         # the end of text ends the sample; a stop string or the token cap ends only the step
         ended = ended or (comp.finish_reason == "stop" and not any(comp.text.endswith(x) for x in sampling.stop))
@@ -119,10 +112,9 @@ class Turns:
         step_ids = added["target"]
         prefix = st.transcript.ids["target"][: len(st.transcript.ids["target"]) - len(step_ids)]
         start = time.perf_counter()
-        loss = await self.scorer.score(prefix, step_ids)
+        loss = await self.scorer.score(prefix, step_ids, call=f"atts/s{st.index}/score")
         st.busy += time.perf_counter() - start
         st.scored_tokens += len(step_ids)
-        st.eflops += self._price("target", Usage("score", len(prefix) + len(step_ids)))
         return loss
 
     def test(self, step: Step, loss: float) -> None:

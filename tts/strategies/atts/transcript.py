@@ -98,10 +98,12 @@ class StepScorer:
     def __init__(self, target: Any) -> None:
         self.target = target  # a BoundRole: calls are budgeted and ledgered under the target role
 
-    async def score(self, prefix_ids: list[int], step_ids: list[int]) -> float:
+    async def score(self, prefix_ids: list[int], step_ids: list[int], call: str = "") -> float:
+        """`call` names the ledger entry (a BoundRole target); a bare backend takes no name."""
         if not step_ids:
             return math.inf
-        logprobs = await self.target.score(prefix_ids, step_ids)
+        named = {"call": call} if call else {}
+        logprobs = await self.target.score(prefix_ids, step_ids, **named)
         finite = [x for x in logprobs if x is not None and math.isfinite(x)]
         if len(finite) != len(step_ids):
             return math.inf
