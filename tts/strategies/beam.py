@@ -132,11 +132,11 @@ class BeamSearch(Search):
     def finish(self, problem: Problem, ctx: StrategyContext, pool: list[Beam], info: dict[str, Any]) -> Outcome:
         role = ctx.role(self.role)
         cands = []
-        for i, b in enumerate(pool):
-            text = role.decode(b.ids)
-            cands.append(Candidate(problem.id, i, self.role, None, b.ids, text, ctx.extract(text),
-                                   scores={self.prm: b.score}, completion_tokens=len(b.ids), iid=False,
-                                   finish_reason="stop" if b.done else "length", meta={"steps": len(b.steps)}))
+        for i, b in enumerate(pool):  # beams share their expansions: the search's cost is the record's
+            cand = ctx.candidate(self.role, i, b.ids, role.decode(b.ids), eflops=0.0, iid=False,
+                                 finish_reason="stop" if b.done else "length", meta={"steps": len(b.steps)})
+            cand.scores[self.prm] = b.score
+            cands.append(cand)
         return Outcome(self._answer(cands), cands, info)
 
     def _answer(self, cands: list[Candidate]) -> Answer:
