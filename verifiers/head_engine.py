@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from tts.backends.base import BackendError
+from tts.backends.base import LOAD_LOCK, BackendError
 from tts.cost.shape import ModelShape
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,12 @@ class HeadEngine:
     async def start(self) -> None:
         async with self._load_lock:
             if self.model is None:
-                await asyncio.to_thread(self._load)
+                await asyncio.to_thread(self._load_serialised)
+
+    def _load_serialised(self) -> None:
+        """transformers' loading is not thread-safe: one model at a time, with the backends' loads."""
+        with LOAD_LOCK:
+            self._load()
 
     def _load(self) -> None:
         import torch
