@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from tts.budget import Budget, Reservation
+from tts.budget import Budget, BudgetExhausted, Reservation
 from tts.cost.model import Usage
 from tts.cost.shape import ModelShape
 from tts.ledger import Ledger, LedgerEntry
@@ -178,9 +178,16 @@ class BoundRole:
         return (s.replace(seed=self.ctx.seed(path)) if s.seed is None else s), path
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling | None = None,
-                       call: str | None = None) -> Generation:
-        """Sample with seeds derived from (run, problem, call path); budget and ledger applied."""
+                       call: str | None = None, fit_budget: bool = False) -> Generation:
+        """Sample with seeds derived from (run, problem, call path); budget and ledger applied.
+        `fit_budget`: ask for as many of the n samples as the budget can cover (at least one, else
+        BudgetExhausted), sized and reserved in one step so no other call takes the room between."""
         s, path = self._seeded(sampling, call, "generate")
+        if fit_budget:
+            fits = self.ctx.affordable_n(self.name, len(prompt_ids), s)
+            if fits == 0:
+                raise BudgetExhausted(f"budget cannot cover one sample of problem {self.ctx.problem.id}")
+            s = s.replace(n=fits)
         res = self.ctx._reserve(self.role, _worst("generate", prompt_ids, s))
         try:
             gen = await self.role.backend.generate(prompt_ids, s)

@@ -37,14 +37,13 @@ class SampleGenerator(Generator):
         out: list[Candidate] = []
         while len(out) < n:
             want = min(size, n - len(out))
-            sampling = role.sampling(n=want, seed=base_seed + len(out))
-            want = ctx.affordable_n(self.role, len(prompt), sampling)
-            if want == 0:
+            try:  # as many of this round as the budget covers, sized and reserved at once
+                gen = await role.generate(prompt, role.sampling(n=want, seed=base_seed + len(out)), fit_budget=True)
+            except BudgetExhausted:
                 if not out:
-                    raise BudgetExhausted(f"budget cannot cover one sample of problem {problem.id}")
+                    raise
                 log.debug("problem %s: budget stops sampling at %d of %d", problem.id, len(out), n)
                 break
-            gen = await role.generate(prompt, sampling.replace(n=want))
             out += ctx.candidates(gen, self.role, start=len(out), iid=True)
             if self.stopping is None:
                 continue
