@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tts.backends.openai_server import OpenAIBackend
-from tts.types import CapabilityError, Sampling
+from tts.types import CapabilityError, RequestState, Sampling
 
-EXTENSIONS = ("lora", "lease")
+EXTENSIONS = ("lora", "lease", "request_state")
 
 
 async def exercise(backend, lora_dir) -> set[str]:
@@ -38,7 +38,26 @@ async def exercise(backend, lora_dir) -> set[str]:
         done.add("lease")
     if caps.gradients:
         done.add("gradients")  # checked with the lease: the leased model's parameters take gradients
+    if caps.request_state:
+        seen = Watch()
+        gen = await backend.generate_with_state(ids, s.replace(n=2), seen)
+        assert [len(c.token_ids) for c in gen.completions] == [4, 4] and seen.rows == [0] and seen.forwards >= 4
+        done.add("request_state")
     return done
+
+
+class Watch(RequestState):
+    """A request state that only watches: which rows began and how many forward passes it saw."""
+
+    def __init__(self) -> None:
+        self.rows, self.forwards = [], 0
+
+    def begin_row(self, model, prompt_ids, row):
+        self.rows.append(row)
+
+    def forward(self, model, inputs):
+        self.forwards += 1
+        return model(**inputs)
 
 
 async def refuses_undeclared(backend) -> None:
@@ -51,11 +70,14 @@ async def refuses_undeclared(backend) -> None:
         with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks lease"):
             async with backend.lease():
                 pass
+    if not caps.request_state:
+        with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks request_state"):
+            await backend.generate_with_state([1, 2], Sampling(max_tokens=2), RequestState())
 
 
 async def test_hf_declares_what_it_does(toy_hf, toy_lora_dir):
     done = await exercise(toy_hf, toy_lora_dir)
-    assert done == {"token_prompts", "streaming", "scoring", "lease", "gradients"}
+    assert done == {"token_prompts", "streaming", "scoring", "lease", "gradients", "request_state"}
     await refuses_undeclared(toy_hf)
 
 
@@ -78,24 +100,16 @@ async def test_openai_refuses_what_it_does_not_declare():
     await refuses_undeclared(completions)
 
 
-async def test_learning_decode_loops_sample_as_the_hf_backend_does(toy_hf):
-    """The in-process loops of rerouting, PERK and state tuning pick tokens with the backend's sampler
-    and seeding: on the same model, seed and settings (top-k, top-p, min_tokens) they reproduce the
-    backend's sample; before, only temperature was honoured."""
-    import torch
-
-    from tts.learn.sampling import RowSampler
-
+async def test_decoding_under_a_request_state_samples_as_the_backend_does(toy_hf):
+    """A request decoded alone under per-request state (how rerouting, PERK and state tuning decode)
+    samples with the backend's sampler and seeding: with hooks that change nothing, the same seed and
+    settings (top-k, top-p, min_tokens, n) give the batched path's samples, token for token."""
     prompt = toy_hf.tokenizer.encode("18+36-30;")
-    s = Sampling(n=1, seed=11, temperature=1.0, top_k=5, top_p=0.9, min_tokens=12, max_tokens=14)
-    want = (await toy_hf.generate(prompt, s)).completions[0].token_ids
-    async with toy_hf.lease() as model:
-        sampler, ids = RowSampler(s, s.seed, toy_hf.eos_ids), []
-        with torch.no_grad():
-            for _ in range(s.max_tokens):
-                logits = model(torch.tensor([prompt + ids])).logits[0, -1].float()
-                token, _ = sampler.pick(logits)
-                ids.append(token)
-                if sampler.done(token):
-                    break
-    assert ids == want and len(ids) >= s.min_tokens
+    s = Sampling(n=3, seed=11, temperature=1.0, top_k=5, top_p=0.9, min_tokens=12, max_tokens=14)
+    want = [c.token_ids for c in (await toy_hf.generate(prompt, s)).completions]
+    for shared in (True, False):
+        state = Watch()
+        state.shared_prefill = shared
+        got = await toy_hf.generate_with_state(prompt, s, state)
+        assert [c.token_ids for c in got.completions] == want and all(len(w) >= 12 for w in want)
+        assert state.rows == ([0] if shared else [0, 1, 2])

@@ -40,8 +40,6 @@ EXCEPTIONS = {
     ("tts.verifiers.head_engine", "tts.backends.vllm"): "issue 18.1: reward heads as a role, not their own engine",
     ("tts.verifiers.head_engine", "tts.backends.base"): "issue 18.1",
     ("tts.verifiers.head_engine", "tts.backends.models"): "issue 18.1",
-    ("tts.strategies.perk", "tts.backends.base"): "issue 18.1: PERK decodes through the role's backend",
-    ("tts.strategies.perk", "tts.backends.models"): "issue 18.1: one copy of the base model",
 }
 
 

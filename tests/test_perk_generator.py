@@ -48,7 +48,7 @@ def test_text_segments_equal_the_training_format():
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     problems = KVRecall(episodes=1, seed=3).load()
-    gen = PerkGenerator("toy:perk_recall", prefix="doc d{i} :")
+    gen = PerkGenerator(prefix="doc d{i} :")
     rows = gen.segments(problems[0], Role())
     ep = task.episode(random.Random(3), shuffle_ids=False)
     want = ep.context()
@@ -62,13 +62,24 @@ def test_text_segments_equal_the_training_format():
         gen.segments(Problem("x", "doc ? : k1"), Role())
 
 
-def test_bad_checkpoint_and_prefix_fail_in_one_line(tmp_path):
+async def test_bad_settings_and_a_model_that_is_not_perk_fail_in_one_line(toy_hf):
+    from tts.budget import Budget
+    from tts.context import StrategyContext
+    from tts.ledger import Ledger
+    from tts.prompts import PromptSpec
+    from tts.roles import Role
     from tts.strategies.perk import PerkGenerator
+    from tts.types import CapabilityError, Problem, Sampling
 
-    with pytest.raises(ValueError, match="not a PERK checkpoint"):
-        PerkGenerator(str(tmp_path))
+    with pytest.raises(ValueError, match="`checkpoint:` is gone"):
+        PerkGenerator(checkpoint="toy:perk_recall")
     with pytest.raises(ValueError, match="must contain"):
-        PerkGenerator("toy:perk_recall", prefix="doc:")
+        PerkGenerator(prefix="doc:")
+    problem = Problem("p", "1+1=", "2", {"context": ["1+1=2;"]})
+    role = Role("policy", toy_hf, Sampling(temperature=0.0, max_tokens=4), False, PromptSpec(template="{problem}"))
+    ctx = StrategyContext(problem, {"policy": role}, Ledger(), Budget())
+    with pytest.raises(CapabilityError, match="does not serve a PERK checkpoint"):
+        await PerkGenerator(prefix="#{i}").sample(problem, ctx, 1)
 
 
 def _toy_perk(folder: Path) -> Path:
@@ -93,39 +104,43 @@ def _toy_perk(folder: Path) -> Path:
 
 
 async def test_vllm_serves_the_adapted_lora_like_the_in_process_answer(vllm_toy_lora, tmp_path):
+    """One PERK checkpoint loaded once by an hf role: answering on it (the adapted tensors as
+    per-request state) and answering on vLLM with the exported adapter give the same tokens; a plain
+    request on the same backend sees the base, not the adapter."""
     from tts.backends.hf import HFBackend
     from tts.budget import Budget
     from tts.context import StrategyContext
     from tts.ledger import Ledger
     from tts.prompts import PromptSpec
     from tts.roles import Role
-    from tts.strategies.perk import PerkGenerator, _perk, decode
-    from tts.toy import DEFAULT_MODEL
+    from tts.strategies.perk import PerkGenerator
     from tts.types import Problem, Sampling
 
     checkpoint = _toy_perk(tmp_path / "perk")
     problem = Problem("p", "12+7=", "19", {"context": ["3+4=7;", "12+7=19;", "9*2=18;"]})
     sampling = Sampling(temperature=0.0, max_tokens=8)
-    hf = HFBackend(str(DEFAULT_MODEL), dtype="float32")
+    hf = HFBackend(str(checkpoint), dtype="float32")
     await hf.start()
     try:
+        spec = PromptSpec(template="{problem}")
         answers, ledgers = {}, {}
-        for name, backend in (("served", vllm_toy_lora), ("in_process", hf)):
-            role = Role("policy", backend, sampling, False, PromptSpec(template="{problem}"))
+        for name, policy in (("served", vllm_toy_lora), ("in_process", hf)):
+            roles = {"policy": Role("policy", policy, sampling, False, spec),
+                     "encoder": Role("encoder", hf, sampling, False, spec)}
             ledgers[name] = Ledger()
-            ctx = StrategyContext(problem, {"policy": role}, ledgers[name], Budget())
-            gen = PerkGenerator(str(checkpoint), prefix="#{i}", device="cpu")
+            ctx = StrategyContext(problem, roles, ledgers[name], Budget())
+            gen = PerkGenerator(prefix="#{i}", encoder="encoder" if name == "served" else None)
             (cand,) = await gen.sample(problem, ctx, 1)
             answers[name] = cand.token_ids
+            assert cand.eflops > 0 and cand.meta["adapted"]
         assert answers["served"] == answers["in_process"], answers
         assert not vllm_toy_lora._loras  # the per-problem adapter is unloaded
-        for ledger in ledgers.values():
-            assert [e.kind for e in ledger.entries][0] == "learn"
-        # the adapter is really applied: the base (φ0, B = 0) answers differently
-        perk, _ = _perk(str(checkpoint), "cpu")
-        prompt = Role("policy", hf, sampling, False, PromptSpec(template="{problem}")).render_problem(problem.problem)
-        plain, _ = decode(perk, perk.initial(), prompt, Sampling(temperature=0.0, max_tokens=8), 0,
-                          hf.tokenizer.eos_token_id, "cpu")
+        for name, ledger in ledgers.items():
+            assert [(e.role, e.kind) for e in ledger.entries] == [
+                ("encoder" if name == "served" else "policy", "learn"), ("policy", "generate")]
+        # the adapter is really applied, and only to the perk request: the backend itself serves the base
+        prompt = Role("policy", hf, sampling, False, spec).render_problem(problem.problem)
+        plain = (await hf.generate(prompt, sampling)).completions[0].token_ids
         assert plain != answers["served"], plain
     finally:
         await hf.close()

@@ -9,7 +9,7 @@ import torch
 
 from tts.learn.moe import RouterBias, moe_blocks, route
 from tts.learn.moe_task import tiny_moe
-from tts.learn.reroute import Rerouter, RerouteSettings, lm_loss
+from tts.learn.reroute import RerouteSettings, lm_loss
 
 KINDS = ["olmoe", "qwen2_moe", "mixtral"]
 
@@ -134,27 +134,37 @@ def test_route_matches_the_unpatched_router_in_bfloat16():
     assert all(torch.equal(a, b) for a, b in zip(ref, ours))
 
 
-def test_generation_after_reoptimisation_matches_a_fresh_forward():
-    """Tokens decoded after the last re-optimisation (cache rebuilt) equal greedy predictions of a
-    from-scratch forward of the whole sequence under the final δ."""
+async def test_generation_after_reoptimisation_matches_a_fresh_forward(tmp_path):
+    """Decoded by the hf backend under `RerouteState`: tokens after the last re-optimisation (cache
+    rebuilt) equal greedy predictions of a from-scratch forward of the whole sequence under the final
+    δ, the re-optimisations happen every `interval` tokens, and δ is removed afterwards."""
+    from tinymodel import build_tiny_moe
+    from tts.backends.hf import HFBackend
+    from tts.learn.reroute import RerouteState
     from tts.types import Sampling
 
-    model = tiny_moe("olmoe")
-    prompt = ids(n=16)[0].tolist()
-    rr = Rerouter(model, RerouteSettings(layers=(1, 2), steps_prefill=3, steps_reopt=3, lr=0.2, interval=6))
-    out, logprobs, trace = rr.generate(prompt, Sampling(temperature=0.0, max_tokens=20))
-    assert len(out) == 20 and trace.reopt_at == [len(prompt) + 6, len(prompt) + 12, len(prompt) + 18]
-    last = trace.reopt_at[-1]
-    bias = RouterBias(model, [1, 2])
-    with torch.no_grad():
-        for k, v in rr.last_delta.items():
-            bias.delta[k].copy_(v)
-        with bias:
-            full = model(input_ids=torch.tensor([prompt + out])).logits[0]
-    greedy = full.argmax(-1).tolist()
-    for pos in range(last, len(prompt) + len(out)):
-        assert out[pos - len(prompt)] == greedy[pos - 1]
-    assert all("forward" not in vars(b.router) for b in moe_blocks(model))  # δ removed afterwards
+    backend = HFBackend(str(build_tiny_moe(tmp_path / "moe")), dtype="float32")
+    await backend.start()
+    try:
+        model, prompt = backend.model, ids(n=16)[0].tolist()
+        state = RerouteState(RerouteSettings(layers=(1, 2), steps_prefill=3, steps_reopt=3, lr=0.2, interval=6))
+        gen = await backend.generate_with_state(prompt, Sampling(temperature=0.0, max_tokens=20, seed=0), state)
+        out, (trace,) = gen.completions[0].token_ids, state.traces
+        assert len(out) == 20 and trace.reopt_at == [len(prompt) + 6, len(prompt) + 12, len(prompt) + 18]
+        assert state.rebuilt == [sum(trace.reopt_at)] and gen.info["state_seconds"] > 0
+        last = trace.reopt_at[-1]
+        bias = RouterBias(model, [1, 2])
+        with torch.no_grad():
+            for k, v in state.deltas[0].items():
+                bias.delta[k].copy_(v)
+            with bias:
+                full = model(input_ids=torch.tensor([prompt + out])).logits[0]
+        greedy = full.argmax(-1).tolist()
+        for pos in range(last, len(prompt) + len(out)):
+            assert out[pos - len(prompt)] == greedy[pos - 1]
+        assert all("forward" not in vars(b.router) for b in moe_blocks(model))  # δ removed afterwards
+    finally:
+        await backend.close()
 
 
 def test_hidden_router_bias_task():
@@ -171,9 +181,9 @@ def test_hidden_router_bias_task():
     assert control.relative_change <= 0.01
 
 
-async def test_reroute_generator_leases_the_model_and_ledgers_learning(tmp_path):
+async def test_reroute_generator_decodes_alone_and_ledgers_learning(tmp_path):
     """Two problems at once: rerouting holds the hf model exclusively (a plain request queued meanwhile
-    finishes only after the lease), routers are unpatched afterwards, and learning steps are `learn`
+    finishes only after the adapted request), routers are unpatched afterwards, and learning steps are `learn`
     entries of the ledger."""
     import asyncio
     import time
@@ -198,7 +208,7 @@ async def test_reroute_generator_leases_the_model_and_ledgers_learning(tmp_path)
         stamps = {}
 
         async def plain():
-            await asyncio.sleep(0.05)  # let the lease start first
+            await asyncio.sleep(0.05)  # let the adapted request start first
             await backend.generate(role.render_problem("hello"), Sampling(max_tokens=4))
             stamps["plain"] = time.perf_counter()
 
@@ -211,8 +221,9 @@ async def test_reroute_generator_leases_the_model_and_ledgers_learning(tmp_path)
         assert stamps["plain"] >= stamps["reroute"] - 0.05
         assert len(cands) == 2 and all(c.meta["learn_steps"] >= 3 and c.meta["layers"] for c in cands)
         assert all("forward" not in vars(b.router) for b in moe_blocks(backend.model))
-        kinds = [e.kind for e in ledger.entries]
-        assert kinds.count("learn") == 2 and kinds.count("generate") == 2
+        kinds = [e.kind for e in ledger.entries]  # one generate call of 2 samples; each sample's own
+        assert kinds.count("learn") == 2 and kinds.count("generate") == 1  # refits and re-prefills
+        assert kinds.count("score") == 2
         assert all(e.eflops > 0 for e in ledger.entries)
     finally:
         await backend.close()
@@ -233,4 +244,5 @@ async def test_toy_reroute_recipe_runs_on_the_packaged_moe(tmp_path):
         (cand,) = record["candidates"]
         assert len(cand["meta"]["layers"]) == 2 and cand["meta"]["learn_steps"] >= 5
         assert cand["meta"]["reopt_at"], cand["meta"]  # refitted every 8 tokens on the way
-        assert record["cost"]["policy"]["calls"] == 2  # one learn entry (all its optimiser steps) + generation
+        # generation, one learn entry (all its optimiser steps), one prefill entry (its cache rebuilds)
+        assert record["cost"]["policy"]["calls"] == 3

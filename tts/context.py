@@ -16,7 +16,7 @@ from tts.cost.shape import ModelShape
 from tts.ledger import Ledger, LedgerEntry
 from tts.roles import Role
 from tts.seeds import derive_seed
-from tts.types import Candidate, Generation, Problem, Sampling, StreamDelta
+from tts.types import Candidate, Generation, Problem, RequestState, Sampling, StreamDelta
 
 
 T = TypeVar("T")
@@ -66,15 +66,26 @@ class StrategyContext:
     def extract(self, text: str) -> str | None:
         return self.extractor.extract(text) if self.extractor is not None else None
 
-    def candidates(self, gen: Generation, role: str, start: int = 0, iid: bool = True) -> list[Candidate]:
+    def candidates(self, gen: Generation, role: str, start: int = 0, iid: bool = True,
+                   also: list[tuple[str, ...]] | None = None,
+                   meta: list[dict[str, Any]] | None = None) -> list[Candidate]:
         """Candidates from a generation's completions (one call, n samples), answers extracted here;
-        each priced as its own sample of the call (the shared prompt as cached)."""
+        each priced as its own sample of the call (the shared prompt as cached), plus the ledger
+        entries of `also[i]`: calls completion i alone paid for (its own learning steps)."""
         shape = self.roles[role].backend.shape
         return [self.candidate(role, start + i, comp.token_ids, comp.text, seed=comp.seed, logprobs=comp.logprobs,
                                finish_reason=comp.finish_reason, prompt_tokens=gen.prompt_tokens, iid=iid,
                                eflops=self.ledger.cost(shape, Usage("generate", 0, gen.prompt_tokens,
-                                                                    (len(comp.token_ids),))))
+                                                                    (len(comp.token_ids),)))
+                               + (self.paid_for(also[i]) if also else 0.0),
+                               meta=meta[i] if meta else None)
                 for i, comp in enumerate(gen.completions)]
+
+    def paid_for(self, calls: tuple[str, ...] = (), prefix: str | None = None) -> float:
+        """eFLOPs of this problem's ledger entries for `calls` (or every call under `prefix/`)."""
+        wanted = set(calls)
+        return sum(e.eflops for e in self.ledger.entries if e.problem_id == self.problem.id
+                   and (e.call in wanted or (prefix is not None and e.call.startswith(prefix + "/"))))
 
     def candidate(self, role: str, index: int, token_ids: list[int], text: str, *, calls: tuple[str, ...] = (),
                   call_prefix: str | None = None, eflops: float | None = None, answer: Any = _EXTRACT, seed: int | None = None,
@@ -86,9 +97,7 @@ class StrategyContext:
         given (or of every call under `call_prefix`: `atts/s3` covers `atts/s3/t0/draft`, ...), and
         kept in `paid` so a budget stop can still aggregate it."""
         if eflops is None:
-            wanted = set(calls)
-            eflops = sum(e.eflops for e in self.ledger.entries if e.problem_id == self.problem.id
-                         and (e.call in wanted or (call_prefix is not None and e.call.startswith(call_prefix + "/"))))
+            eflops = self.paid_for(calls, call_prefix)
         cand = Candidate(problem_id=self.problem.id, index=index, role=role, seed=seed, token_ids=list(token_ids),
                          text=text, answer=self.extract(text) if answer is _EXTRACT else answer,
                          logprob_stats=logprob_stats(logprobs), logprobs=logprobs, finish_reason=finish_reason,
@@ -178,10 +187,15 @@ class BoundRole:
         return (s.replace(seed=self.ctx.seed(path)) if s.seed is None else s), path
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling | None = None,
-                       call: str | None = None, fit_budget: bool = False) -> Generation:
+                       call: str | None = None, fit_budget: bool = False,
+                       state: RequestState | None = None) -> Generation:
         """Sample with seeds derived from (run, problem, call path); budget and ledger applied.
         `fit_budget`: ask for as many of the n samples as the budget can cover (at least one, else
-        BudgetExhausted), sized and reserved in one step so no other call takes the room between."""
+        BudgetExhausted), sized and reserved in one step so no other call takes the room between.
+        `state`: per-request model state (the backend must declare `request_state`)."""
+        backend = self.role.backend
+        if state is not None:
+            backend.capabilities.require(f"{backend.name} (role '{self.name}')", request_state=True)
         s, path = self._seeded(sampling, call, "generate")
         if fit_budget:
             fits = self.ctx.affordable_n(self.name, len(prompt_ids), s)
@@ -190,7 +204,8 @@ class BoundRole:
             s = s.replace(n=fits)
         res = self.ctx._reserve(self.role, _worst("generate", prompt_ids, s))
         try:
-            gen = await self.role.backend.generate(prompt_ids, s)
+            gen = await (backend.generate(prompt_ids, s) if state is None
+                         else backend.generate_with_state(prompt_ids, s, state))
         except BaseException:
             self.ctx.budget.settle(res, 0.0)
             raise

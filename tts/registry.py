@@ -96,6 +96,12 @@ BUILTINS: dict[str, dict[str, str]] = {
     "model_types": {
         "tts": "tts.learn.models:register",
     },
+    # checkpoint formats an in-process backend opens besides transformers' own: each entry takes
+    # (folder, device) and returns a `tts.backends.hf_load.Loaded`, or None when the folder is not its
+    # format (a PERK checkpoint: its base model with the meta-learned adapter around it)
+    "checkpoints": {
+        "perk": "tts.learn.train_perk:open_checkpoint",
+    },
 }
 
 KINDS = tuple(BUILTINS)
@@ -157,6 +163,15 @@ def singular(kind: str) -> str:
     """'searches' -> 'search', 'stopping_rules' -> 'stopping rule' (for messages)."""
     word = kind[:-2] if kind.endswith("ches") else kind[:-1]
     return word.replace("_", " ")
+
+
+def open_checkpoint(folder: str, device: str) -> Any:
+    """The first `checkpoints` format that recognises `folder`, opened; None when none does."""
+    for name in available("checkpoints"):
+        opened = resolve("checkpoints", name)(folder, device)
+        if opened is not None:
+            return opened
+    return None
 
 
 def register_model_types() -> None:

@@ -107,7 +107,10 @@ class Capabilities:
     is a promise a test checks: `token_prompts` (generate from arbitrary token ids, continuations
     included), `streaming`, `scoring` (continuation log-probs), `lora` (`add_lora`/`remove_lora` at
     run time), `gradients` (the model passes gradients), `lease` (exclusive use of the in-process
-    model for per-problem state: router offsets, an initial state)."""
+    model for work that changes it per problem: tuning an initial state, encoding an adapter),
+`request_state` (`generate(..., state=RequestState)`: per-request model state applied to that
+request's forward passes only — router offsets refitted as it decodes, an RWKV initial state,
+functional LoRA tensors)."""
 
     token_prompts: bool = True
     streaming: bool = True
@@ -115,6 +118,7 @@ class Capabilities:
     lora: bool = False
     gradients: bool = False
     lease: bool = False
+    request_state: bool = False
 
     def require(self, backend: str, **needed: bool) -> None:
         """Raise one clear error if any capability in `needed` is missing."""
@@ -125,6 +129,41 @@ class Capabilities:
 
 class CapabilityError(RuntimeError):
     """A method asked a backend for something it cannot do."""
+
+
+class RequestState:
+    """Per-request model state (capability `request_state`): a backend given one decodes that request
+    alone, each row with the backend's own sampler, seeding, stop rules and detokenisation, and
+    calls these hooks so a method changes the model for this request only. The default hooks are
+    plain decoding; subclasses override what they need. Hooks run on the backend's worker thread
+    with exclusive use of the model; gradients are off unless a hook turns them on.
+
+    `shared_prefill`: rows start from one prefill of the prompt (copied per row); False when
+    `begin_row` changes the model per row (then each row prefills after its own `begin_row`).
+    `seconds`: time the hooks spent learning, which the backend reports apart from decoding."""
+
+    shared_prefill: bool = True
+    seconds: float = 0.0
+
+    def begin_row(self, model: Any, prompt_ids: list[int], row: int) -> None:
+        """Before row `row`'s prefill (when rows share one prefill: once, with row 0)."""
+
+    def initial_cache(self, model: Any) -> Any:
+        """The cache or recurrent state a prefill starts from (None: empty); also used when the
+        cache is rebuilt."""
+        return None
+
+    def forward(self, model: Any, inputs: dict[str, Any]) -> Any:
+        """One forward pass of this request (functional parameters go here)."""
+        return model(**inputs)
+
+    def after_token(self, model: Any, ids: list[int], row: int) -> bool:
+        """After each sampled token (`ids`: prompt and output so far) of an unfinished row; True asks
+        the backend to rebuild the cache from `ids` under the model as it now is."""
+        return False
+
+    def end_row(self, model: Any, row: int) -> None:
+        """After row `row` finished or failed: undo what `begin_row` installed."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tts.cost.shape import ModelShape
-from tts.types import Capabilities, CapabilityError, Generation, Sampling, StreamDelta
+from tts.types import Capabilities, CapabilityError, Generation, RequestState, Sampling, StreamDelta
 
 
 # transformers' loading (lazy imports, meta-device initialisation) is not thread-safe, so backends
@@ -84,6 +84,11 @@ class Backend(abc.ABC):
     def lease(self) -> Any:
         """`async with backend.lease() as model`: exclusive use of the in-process model (`lease`)."""
         raise CapabilityError(f"backend '{self.name}' lacks lease (exclusive use of an in-process model)")
+
+    async def generate_with_state(self, prompt_ids: list[int], sampling: Sampling,
+                                  state: RequestState | None) -> Generation:
+        """`generate` under per-request model state (`request_state`; see `tts.types.RequestState`)."""
+        raise CapabilityError(f"backend '{self.name}' lacks request_state (per-request model state)")
 
     async def add_lora(self, name: str, path: str) -> None:
         """Load a peft adapter under `name` for requests with `extra={"lora": name}` (`lora`)."""

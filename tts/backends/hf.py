@@ -17,7 +17,7 @@ from tts.backends.base import LOAD_LOCK, Backend, BackendError, brief, started
 from tts.backends.models import resolve_model
 from tts.cost.shape import ModelShape
 from tts.progress import phase
-from tts.types import Capabilities, Completion, Generation, Sampling, StreamDelta
+from tts.types import Capabilities, Completion, Generation, RequestState, Sampling, StreamDelta
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class HFBackend(Backend):
         self.attn_implementation = attn_implementation
         self.max_batch_rows, self.batch_wait = max_batch_rows, batch_wait_ms / 1000
         self._model: Any = None
+        self._owner: Any = None
         self._tokenizer: Any = None
         self._decoder: Any = None
         self._shape: ModelShape | None = None
@@ -73,31 +74,13 @@ class HFBackend(Backend):
         """Load model and tokenizer (blocking); one clear error line when it fails."""
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from tts.backends.hf_load import load_model
 
-        from tts.registry import register_model_types
-
-        register_model_types()  # tts's own model types (LaCT, RWKV-7) and plug-ins'
         self.model_path, self.gguf_file = resolve_model(self.model_path, self.gguf_file)
-        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         t0 = time.perf_counter()
-        if self.gguf_file:
-            kwargs["gguf_file"] = self.gguf_file
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path or self.model_path, **kwargs)
-            if self.dtype != "auto":
-                kwargs["dtype"] = getattr(torch, self.dtype)
-            if self.device_map is not None:
-                kwargs["device_map"] = self.device_map
-            if self.attn_implementation:
-                kwargs["attn_implementation"] = self.attn_implementation
-            model = AutoModelForCausalLM.from_pretrained(self.model_path, **kwargs)
-        except Exception as exc:  # transformers raises many types; the user needs one line
-            raise BackendError(f"hf backend: cannot load '{self.model_path}': {brief(exc)}") from exc
-        if self.device_map is None:
-            model = model.to(self.device)
-        self._model = model.eval()
+        loaded = load_model(self.model_path, self.tokenizer_path, self.gguf_file, self.dtype, self.device,
+                            self.device_map, self.trust_remote_code, self.attn_implementation)
+        self._tokenizer, self._owner, self._model = loaded.tokenizer, loaded.owner, loaded.model
         self._finish_load()
         gguf = f" (GGUF {self.gguf_file} de-quantised)" if self.gguf_file else ""
         phase(f"hf backend: {self.model_path}{gguf} loaded on {self.device_map or self.device}", t0)
@@ -141,7 +124,7 @@ class HFBackend(Backend):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=False,
-                            gradients=True, lease=True)
+                            gradients=True, lease=True, request_state=True)
 
     @property
     def eos_ids(self) -> frozenset[int]:
@@ -149,14 +132,15 @@ class HFBackend(Backend):
 
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Any]:
-        """Exclusive use of the model for work that changes it per problem (router offsets, an
-        adapter being learned): batches already decoding finish first, queued requests wait until
-        the lease ends, and leases are granted one at a time."""
+        """Exclusive use of the loaded model for work that changes or trains on it per problem (tuning
+        an initial state, encoding an adapter): batches already decoding finish first, queued
+        requests wait until the lease ends, and leases are granted one at a time. Yields what the
+        checkpoint loaded: the model, or the object holding it (a PERK checkpoint's wrapper)."""
         self._require_loaded()
         async with self._lease_lock:
             await asyncio.to_thread(self._model_lock.acquire)
             try:
-                yield self._model
+                yield self._owner
             finally:
                 self._model_lock.release()
                 with self._cv:
@@ -181,10 +165,16 @@ class HFBackend(Backend):
 
     # -- requests ----------------------------------------------------------------------------
     async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        return await self.generate_with_state(prompt_ids, sampling, None)
+
+    async def generate_with_state(self, prompt_ids: list[int], sampling: Sampling,
+                                  state: RequestState | None) -> Generation:
+        """`generate`, decoded alone under `state` (`request_state`; see RequestState)."""
         await self.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         job = self._make_job(prompt_ids, sampling, lambda j: _resolve(loop, future, j), None)
+        job.state = state
         self._submit(job)
         try:
             await future
@@ -248,8 +238,10 @@ class HFBackend(Backend):
         comps = [Completion(list(r.out_ids), self._decoder.row_text(r), list(r.logprobs),
                             r.finish_reason, None if r.sampling.seed is None else r.sampling.seed + i)
                  for i, r in enumerate(job.rows)]
+        learning = job.state.seconds if job.state is not None else 0.0  # a state's hooks report it apart
         return Generation(comps, prompt_tokens=len(job.prompt_ids), cached_prompt_tokens=0,
-                          seconds=time.perf_counter() - job.started)
+                          seconds=time.perf_counter() - job.started - learning,
+                          info={"state_seconds": learning} if job.state is not None else {})
 
     def _submit(self, job: Any) -> None:
         with self._cv:
@@ -277,6 +269,8 @@ class HFBackend(Backend):
         time.sleep(self.batch_wait)  # let concurrent requests join the first batch
         with self._model_lock:
             self._service_scores()
+            for job in self._take_solo():
+                self._run_solo(job)
             first = self._take_more(self.max_batch_rows, at_least_one=True)
             if first:
                 self._run_generation(first)
@@ -290,7 +284,7 @@ class HFBackend(Backend):
                 return []
             taken, rows = [], 0
             for job in self._pending:
-                if not isinstance(job, GenJob):  # score requests wait for _service_scores
+                if not isinstance(job, GenJob) or job.state is not None:  # scores and solo requests wait
                     continue
                 if rows + len(job.rows) <= room or (at_least_one and not taken):
                     taken.append(job)
@@ -304,6 +298,32 @@ class HFBackend(Backend):
                     row.finished, row.finish_reason = True, "abort"
                 job.on_done(job)
         return live
+
+    def _take_solo(self) -> list[Any]:
+        """Pending requests with per-request model state (each decodes alone, between batches)."""
+        from tts.backends.hf_decode import GenJob
+
+        with self._cv:
+            solo = [j for j in self._pending if isinstance(j, GenJob) and j.state is not None]
+            self._pending = [j for j in self._pending if j not in solo]
+        return solo
+
+    def _run_solo(self, job: Any) -> None:
+        with self._cv:
+            self._inflight.append(job)
+        try:
+            if job.aborted:
+                for row in job.rows:
+                    row.finished, row.finish_reason = True, "abort"
+            else:
+                self._decoder.solo(job)
+        except Exception as exc:  # fail this request, keep the worker alive
+            log.exception("hf backend: decoding under a request state failed")
+            job.error = BackendError(f"hf backend: decoding failed: {type(exc).__name__}: {brief(exc)}")
+        finally:
+            with self._cv:
+                self._inflight.remove(job)
+        job.on_done(job)
 
     def _service_scores(self) -> None:
         """Run every pending score request (called between decode steps and batches)."""

@@ -5,6 +5,7 @@ they finish (the KV cache is compacted) and requests that arrive meanwhile join 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import torch
 
 from tts.backends import kv
 from tts.backends.sampler import RowState, sample_next
-from tts.types import Sampling, StreamDelta
+from tts.types import RequestState, Sampling, StreamDelta
 
 
 @dataclass(eq=False)
@@ -26,6 +27,7 @@ class GenJob:
     rows: list[RowState]
     on_done: Callable[["GenJob"], None]
     on_delta: Callable[[StreamDelta], None] | None = None
+    state: RequestState | None = None  # per-request model state: decoded alone (Decoder.solo)
     aborted: bool = False
     error: Exception | None = None  # set when the decode batch failed: generate raises it, a stream too
     started: float = field(default_factory=time.perf_counter)
@@ -78,11 +80,12 @@ class Decoder:
         self.device = getattr(model, "device", torch.device("cpu"))
         self.counters = Counters()
 
-    def _forward(self, keep: int | None = None, **inputs: Any) -> Any:
+    def _forward(self, keep: int | None = None, via: RequestState | None = None, **inputs: Any) -> Any:
         if self.keeps_logits and keep is not None:
             inputs["logits_to_keep"] = keep
         self.counters.forward_passes += 1
-        return self.model(**inputs, use_cache="past_key_values" in inputs)
+        inputs["use_cache"] = "past_key_values" in inputs
+        return via.forward(self.model, inputs) if via is not None else self.model(**inputs)
 
     @torch.inference_mode()
     def score(self, jobs: list[ScoreJob]) -> list[list[float]]:
@@ -153,6 +156,49 @@ class Decoder:
                 else:
                     cache, mask, next_pos, logits = n_cache, n_mask, n_pos, n_logits
                 live = live + n_live
+
+    @torch.no_grad()  # not inference_mode: a RequestState hook may turn gradients on to learn
+    def solo(self, job: GenJob) -> None:
+        """Decode one request alone, row by row, under its `RequestState` (plain decoding when it has
+        none): how recurrent models decode, and how per-request model state is applied without
+        touching any other request. Rows share one prefill unless the state changes the model per row."""
+        state = job.state or RequestState()
+        prompt = job.prompt_ids
+        if not state.shared_prefill:
+            for i, row in enumerate(job.rows):
+                state.begin_row(self.model, prompt, i)
+                try:
+                    self._solo_row(job, i, state, *self._solo_prefill(state, prompt))
+                finally:
+                    state.end_row(self.model, i)
+            return
+        state.begin_row(self.model, prompt, 0)
+        try:
+            cache, logits = self._solo_prefill(state, prompt)
+            for i in range(len(job.rows)):
+                last = i == len(job.rows) - 1  # earlier rows decode from a copy of the prefilled cache
+                self._solo_row(job, i, state, cache if last else copy.deepcopy(cache), logits)
+        finally:
+            state.end_row(self.model, 0)
+
+    def _solo_prefill(self, state: RequestState, ids: list[int]) -> tuple[Any, torch.Tensor]:
+        self.counters.prefill_passes += 1
+        out = self._forward(1, state, input_ids=torch.tensor([ids], device=self.device),
+                            past_key_values=state.initial_cache(self.model))
+        return out.past_key_values, out.logits[:, -1, :]
+
+    def _solo_row(self, job: GenJob, index: int, state: RequestState, cache: Any, logits: torch.Tensor) -> None:
+        row = job.rows[index]
+        while not row.finished:
+            (token,), (lp,) = sample_next(logits, [row])
+            self._advance(job, row, token, lp)
+            if row.finished:
+                break
+            if state.after_token(self.model, job.prompt_ids + row.out_ids, index):
+                cache, logits = self._solo_prefill(state, job.prompt_ids + row.out_ids)
+                continue
+            out = self._forward(1, state, input_ids=torch.tensor([[token]], device=self.device), past_key_values=cache)
+            cache, logits = out.past_key_values, out.logits[:, -1, :]
 
     @staticmethod
     def _finish_jobs(live: list, pending: dict[int, int]) -> None:

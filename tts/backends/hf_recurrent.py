@@ -5,13 +5,11 @@ correct before fast; these are the test-time-learning models, small or on a GPU.
 
 from __future__ import annotations
 
-import copy
 from typing import Callable
 
 import torch
 
 from tts.backends.hf_decode import Decoder, GenJob, ScoreJob
-from tts.backends.sampler import sample_next
 
 
 class RecurrentDecoder(Decoder):
@@ -27,31 +25,15 @@ class RecurrentDecoder(Decoder):
             results.append(rows.gather(1, torch.tensor(job.continuation, device=rows.device)[:, None])[:, 0].tolist())
         return results
 
-    @torch.inference_mode()
     def generate(self, jobs: list[GenJob], take_more: Callable[[int], list[GenJob]] | None = None,
                  between_steps: Callable[[], None] | None = None, max_rows: int = 256) -> None:
         self.counters.decode_batches += 1
         queue = list(jobs)
         while queue:
             job = queue.pop(0)
-            self._one(job)
+            self.solo(job)  # prefilled once, the state copied per row
             job.on_done(job)
             if between_steps is not None:
                 between_steps()
             if not queue and take_more is not None:
                 queue = take_more(max_rows)
-
-    def _one(self, job: GenJob) -> None:
-        self.counters.prefill_passes += 1
-        # a `past_key_values` key (even None) asks the model for its state back (Decoder._forward)
-        out = self._forward(1, input_ids=torch.tensor([job.prompt_ids], device=self.device), past_key_values=None)
-        prefilled, first = out.past_key_values, out.logits[:, -1, :]
-        for row in job.rows:
-            state, logits = copy.deepcopy(prefilled), first
-            while not row.finished:
-                (token,), (lp,) = sample_next(logits, [row])
-                self._advance(job, row, token, lp)
-                if row.finished:
-                    break
-                out = self._forward(1, input_ids=torch.tensor([[token]], device=self.device), past_key_values=state)
-                state, logits = out.past_key_values, out.logits[:, -1, :]

@@ -12,6 +12,8 @@ are unconstrained, as in the reference."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+
+from tts.types import RequestState
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,33 @@ class PERK(nn.Module):
         self.lrs = nn.Parameter(start.log() if cfg.positive_lrs else start)
         hidden = base.config.hidden_size
         self.weights = TokenWeights(hidden, cfg.weight_hidden, cfg.beta)
+        self.serving_base = False
 
     # -- forward passes ------------------------------------------------------------------------
+    def serve_base(self, on: bool = True) -> None:
+        """Adapter layers off (`on`) or on: a backend serving this checkpoint serves its base model,
+        and only a request carrying adapted tensors (`AdaptedLoRA`) turns them on for itself."""
+        layers = self.model.base_model
+        (layers.disable_adapter_layers if on else layers.enable_adapter_layers)()
+        self.serving_base = on
+
+    @contextmanager
+    def adapters_on(self) -> Iterator[None]:
+        """The adapter layers on for the block (functional LoRA tensors take effect), restored after."""
+        if not self.serving_base:
+            yield
+            return
+        self.serve_base(False)
+        try:
+            yield
+        finally:
+            self.serve_base(True)
+
     def _run(self, params: dict[str, torch.Tensor], batch: Batch, hidden: bool = False) -> Any:
-        return functional_call(self.model, params, (), {"input_ids": batch.input_ids,
-                                                        "attention_mask": batch.attention_mask,
-                                                        "output_hidden_states": hidden})
+        with self.adapters_on():
+            return functional_call(self.model, params, (), {"input_ids": batch.input_ids,
+                                                            "attention_mask": batch.attention_mask,
+                                                            "output_hidden_states": hidden})
 
     def initial(self) -> dict[str, torch.Tensor]:
         """φ0 as a name → tensor dict (the meta-learned parameters themselves: never mutated)."""
@@ -215,6 +240,27 @@ class PERK(nn.Module):
                     live[n].copy_(t)
 
 
+class AdaptedLoRA(RequestState):
+    """Adapted LoRA tensors as per-request model state (`request_state`): the request's forward
+    passes run the checkpoint's model with these tensors (functional_call) and its adapter layers
+    on; every other request keeps seeing the base. Decoding — sampler, seeding, cache — is the backend's."""
+
+    def __init__(self, perk: PERK, params: dict[str, torch.Tensor]) -> None:
+        self.perk, self.params = perk, params
+
+    def begin_row(self, model: Any, prompt_ids: list[int], row: int) -> None:
+        if model is not self.perk.model:
+            raise ValueError("AdaptedLoRA: the backend does not serve this PERK checkpoint's model")
+        if self.perk.serving_base:
+            self.perk.serve_base(False)
+
+    def forward(self, model: Any, inputs: dict[str, Any]) -> Any:
+        return functional_call(model, self.params, (), inputs)
+
+    def end_row(self, model: Any, row: int) -> None:
+        self.perk.serve_base(True)
+
+
 def _next_token_ce(logits: torch.Tensor, labels: torch.Tensor, reduction: str) -> torch.Tensor:
     """Cross-entropy of each next token (−100 labels ignored), in at least float32."""
     logits = logits[:, :-1]
@@ -222,4 +268,4 @@ def _next_token_ce(logits: torch.Tensor, labels: torch.Tensor, reduction: str) -
     return F.cross_entropy(logits, labels[:, 1:].reshape(-1), ignore_index=-100, reduction=reduction)
 
 
-__all__ = ["Batch", "PERK", "PERKConfig", "TokenWeights"]
+__all__ = ["AdaptedLoRA", "Batch", "PERK", "PERKConfig", "TokenWeights"]

@@ -3,7 +3,7 @@ handling are our reconstruction): router offsets δ on a few confident MoE layer
 Adam on the next-token loss of the text so far — the prompt at prefill, then prompt + generated
 text every `interval` tokens — and generation continues with the new routing; after each
 re-optimisation the KV cache is rebuilt under the final δ (`rebuild_cache: false` keeps the stale
-cache, a cheaper approximation)."""
+cache, a cheaper approximation). Decoding is the backend's: `RerouteState` is a `RequestState`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from tts.learn.moe import RouterBias, layer_confidence, moe_blocks
-from tts.learn.sampling import RowSampler
-from tts.types import Sampling
+from tts.types import RequestState
 
 
 @dataclass(frozen=True)
@@ -121,62 +120,65 @@ def _snapshot(bias: RouterBias) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in bias.delta.items()}
 
 
-class Rerouter:
-    """Generates one continuation of a prompt with online router adaptation."""
+class RerouteState(RequestState):
+    """Router adaptation as per-request model state (`request_state`): the backend decodes each row
+    with its own sampler and seeding, and this fits δ on the prompt before the row's prefill, refits
+    it on the text so far every `interval` tokens (asking for the cache to be rebuilt under the new
+    δ unless `rebuild_cache` is off), and removes δ when the row ends. One `Trace` per row; the last
+    δ of each row in `deltas`; `rebuilt[i]`: tokens row i re-prefilled (its own prompt prefill after
+    the first row, and every cache rebuild), compute the generate call's ledger entry does not hold."""
 
-    def __init__(self, model: Any, settings: RerouteSettings | None = None) -> None:
-        self.model, self.s = model, settings or RerouteSettings()
-        if not moe_blocks(model):
-            raise ValueError(f"{type(model).__name__} is not a Mixture-of-Experts model this patch knows")
+    shared_prefill = False  # each row fits its own δ before its prefill
 
-    def select_layers(self, ids: torch.Tensor) -> list[int]:
+    def __init__(self, settings: RerouteSettings | None = None) -> None:
+        self.s = settings or RerouteSettings()
+        self.traces: list[Trace] = []
+        self.deltas: list[dict[str, torch.Tensor]] = []
+        self.rebuilt: list[int] = []
+        self._bias: RouterBias | None = None
+        self._opt: torch.optim.Optimizer | None = None
+        self._prompt = 0
+
+    def select_layers(self, model: Any, ids: torch.Tensor) -> list[int]:
         if self.s.layers is not None:
             return list(self.s.layers)
-        conf = layer_confidence(self.model, ids, self.s.layer_metric)
+        conf = layer_confidence(model, ids, self.s.layer_metric)
         return sorted(sorted(conf, key=lambda k: -conf[k])[: self.s.n_layers])
 
-    @torch.no_grad()
-    def _forward(self, ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
-        out = self.model(input_ids=ids, past_key_values=cache, use_cache=True)
-        return out.logits[:, -1].float(), out.past_key_values
-
-    def generate(self, prompt: list[int], sampling: Sampling, seed: int | None = None,
-                 eos: set[int] | frozenset[int] = frozenset(),
-                 stop: Any = None) -> tuple[list[int], list[float], Trace]:
-        """(new token ids, their log-probabilities, trace). δ is removed from the model afterwards."""
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        seq = torch.tensor([prompt], device=device)
+    def begin_row(self, model: Any, prompt_ids: list[int], row: int) -> None:
+        if not moe_blocks(model):
+            raise ValueError(f"{type(model).__name__} is not a Mixture-of-Experts model this patch knows")
+        model.eval()
+        seq = torch.tensor([prompt_ids], device=next(model.parameters()).device)
         trace = Trace()
-        trace.layers = self.select_layers(seq)
-        sampler = RowSampler(sampling, seed, eos)  # the hf backend's sampler and seeding
-        bias = RouterBias(self.model, trace.layers).to(device).install()
-        try:
+        self.traces.append(trace)
+        self.rebuilt.append(len(prompt_ids) if row else 0)
+        self._prompt = len(prompt_ids)
+        with torch.enable_grad():
+            trace.layers = self.select_layers(model, seq)
+            self._bias = RouterBias(model, trace.layers).to(seq.device).install()
             steps = self.s.steps_prefill
             if self.s.validate:
-                steps = validated_steps(self.model, trace.layers, seq, self.s.validate, self.s.lr, self.s.l2, trace)
+                steps = validated_steps(model, trace.layers, seq, self.s.validate, self.s.lr, self.s.l2, trace)
                 trace.prefill_steps = steps
-            opt = fit_offsets(self.model, bias, seq, steps, self.s.lr, self.s.l2, trace=trace)
-            logits, cache = self._forward(seq)
-            out, logprobs = [], []
-            for i in range(sampling.max_tokens):
-                token, lp = sampler.pick(logits[0])
-                out.append(token)
-                logprobs.append(lp)
-                seq = torch.cat([seq, torch.tensor([[token]], device=device)], dim=1)
-                if sampler.done(token) or i == sampling.max_tokens - 1 or (stop is not None and stop(out)):
-                    break
-                if (i + 1) % self.s.interval == 0 and self.s.steps_reopt > 0:
-                    trace.reopt_at.append(seq.shape[1])
-                    window = seq[:, -self.s.max_opt_tokens:]
-                    opt = fit_offsets(self.model, bias, window, self.s.steps_reopt, self.s.lr, self.s.l2, opt,
-                                      trace, seq.shape[1])
-                    if self.s.rebuild_cache:
-                        logits, cache = self._forward(seq)
-                        continue
-                logits, cache = self._forward(seq[:, -1:], cache)
-            return out, logprobs, trace
-        finally:
-            bias.remove()
-            self.last_delta = {k: v.detach().clone() for k, v in bias.delta.items()}
+            self._opt = fit_offsets(model, self._bias, seq, steps, self.s.lr, self.s.l2, trace=trace)
 
+    def after_token(self, model: Any, ids: list[int], row: int) -> bool:
+        if (len(ids) - self._prompt) % self.s.interval or self.s.steps_reopt == 0:
+            return False
+        trace = self.traces[-1]
+        trace.reopt_at.append(len(ids))
+        window = torch.tensor([ids[-self.s.max_opt_tokens:]], device=next(model.parameters()).device)
+        with torch.enable_grad():
+            self._opt = fit_offsets(model, self._bias, window, self.s.steps_reopt, self.s.lr, self.s.l2, self._opt,
+                                    trace, len(ids))
+        if self.s.rebuild_cache:
+            self.rebuilt[-1] += len(ids)
+        return self.s.rebuild_cache
+
+    def end_row(self, model: Any, row: int) -> None:
+        if self._bias is not None:
+            self._bias.remove()
+            self.deltas.append(_snapshot(self._bias))
+            self._bias, self._opt = None, None
+        self.seconds = sum(t.seconds_learning for t in self.traces)

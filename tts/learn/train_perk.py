@@ -194,3 +194,22 @@ def load(folder: str | Path, best: bool = True, device: str = "cpu") -> PERK:
     weights = folder / "best.pt" if best and (folder / "best.pt").exists() else folder / "perk.pt"
     perk.load_state_dict(torch.load(weights, weights_only=False, map_location="cpu"))
     return perk.to(device).eval()
+
+
+def open_checkpoint(folder: str, device: str) -> Any:
+    """A PERK checkpoint opened for a backend (the `checkpoints` registry's `perk` entry): one copy of
+    its base with the meta-learned adapter around it, served as the base (adapter layers off); a
+    lease hands out the PERK wrapper, which encodes contexts into adapted tensors. None when
+    `folder` is not a PERK checkpoint."""
+    from transformers import AutoTokenizer
+
+    from tts.backends.hf_load import Loaded
+
+    path = Path(folder)
+    if not (path / "perk.pt").is_file() or not (path / "config.json").is_file():
+        return None
+    perk = load(path, device=device)
+    perk.serve_base(True)
+    card = json.loads((path / "card.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(path / "base" if (path / "base").exists() else card["base"])
+    return Loaded(perk.model, tokenizer, owner=perk)

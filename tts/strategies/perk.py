@@ -1,64 +1,45 @@
 """`perk`: answer from a LoRA written from the problem's context at test time (spec perk.md; see
 tts.learn.perk). Per problem: the context (`problem.meta["context"]`: a list of segments, or one text
 cut into `segment_tokens`-token pieces) becomes `prefix`-labelled segments, the meta-learned adapter
-is adapted to them (functionally: the shared model is never left half-adapted, so problems may run
-concurrently), and the answer is generated with the context *out* of the prompt — in process, or,
-when the role's backend serves LoRA (vLLM with `lora: true`), through it with the adapter saved by
-peft and loaded by path. The encoding is charged to the ledger as a `learn` call."""
+is adapted to them on the `encoder` role — an hf role whose model is the PERK checkpoint, leased
+while it encodes — and the answer is generated with the context *out* of the prompt: on the
+encoder's own backend, the adapted tensors applied to that request only (`AdaptedLoRA`, per-request
+model state), or, when the answering role is another backend that serves LoRA (vLLM with
+`lora: true`), through it with the adapter saved by peft and loaded by path. One copy of the model;
+the encoding is charged to the encoder role's ledger as a `learn` call, priced with its shape."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
-from tts.types import Candidate, Completion, Generation, Problem, Sampling
+from tts.types import Candidate, CapabilityError, Problem
 
-_LOADED: dict[tuple[str, str], tuple[Any, threading.Lock]] = {}
-_LOAD = threading.Lock()
 _KEEP = 8
-
-
-def _perk(checkpoint: str, device: str) -> tuple[Any, threading.Lock]:
-    """One PERK per (checkpoint, device) in the process, with the lock its forward passes take
-    (functional_call swaps the module's parameters while it runs)."""
-    from tts.backends.base import LOAD_LOCK
-    from tts.learn.train_perk import load
-
-    key = (checkpoint, device)
-    with _LOAD:
-        if key not in _LOADED:
-            with LOAD_LOCK:
-                _LOADED[key] = (load(checkpoint, device=device), threading.Lock())
-        return _LOADED[key]
 
 
 class PerkGenerator(Generator):
     name = "perk"
     iid = True
 
-    def __init__(self, checkpoint: str, role: str = "policy", prefix: str = "doc_{i}:", segment_tokens: int = 256,
-                 append_eos: bool = True, groups: int = 1, device: str | None = None, best: bool = True) -> None:
-        from tts.backends.models import resolve_model
-
+    def __init__(self, role: str = "policy", encoder: str | None = None, prefix: str = "doc_{i}:",
+                 segment_tokens: int = 256, append_eos: bool = True, groups: int = 1,
+                 checkpoint: str | None = None) -> None:
+        if checkpoint is not None:
+            raise ValueError("perk: `checkpoint:` is gone — make the PERK checkpoint the model of an hf role "
+                             "(`roles.policy.model: toy:perk_recall`, or an `encoder:` role) so one copy is loaded")
         if segment_tokens < 1 or groups < 1:
             raise ValueError("perk needs segment_tokens >= 1 and groups >= 1")
         if "{i}" not in prefix:
             raise ValueError(f"perk: prefix must contain {{i}} (the segment's number), got '{prefix}'")
-        folder = Path(resolve_model(checkpoint)[0])
-        if not (folder / "perk.pt").exists():
-            raise ValueError(f"perk: '{checkpoint}' is not a PERK checkpoint (no perk.pt in {folder}); "
-                             f"make one with `tts learn perk --out DIR`")
-        self.checkpoint, self.role, self.prefix = str(folder), role, prefix
-        self.segment_tokens, self.append_eos, self.groups, self.best = segment_tokens, append_eos, groups, best
-        self.device = device
-        self._adapted: dict[tuple, dict] = {}  # context -> adapted tensors (questions sharing a context)
+        self.role, self.encoder, self.prefix = role, encoder or role, prefix
+        self.segment_tokens, self.append_eos, self.groups = segment_tokens, append_eos, groups
+        self._adapted: dict[tuple, tuple[Any, dict]] = {}  # context -> (PERK, adapted tensors), shared by its questions
         self._adapting: dict[tuple, asyncio.Future] = {}
 
     # -- context -> segments -------------------------------------------------------------------
@@ -81,22 +62,24 @@ class PerkGenerator(Generator):
 
     # -- sampling ------------------------------------------------------------------------------
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
-        import torch
+        from tts.learn.perk import AdaptedLoRA
 
-        role = ctx.role(self.role)
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        perk, lock = await asyncio.to_thread(_perk, self.checkpoint, device)
-        rows = self.segments(problem, role)
-        params = await self._adapt(rows, role, perk, lock, device)
-        if role.backend.capabilities.lora:  # loads adapters at run time: serve the written one
-            return await self._served(problem, ctx, role, perk, lock, params, n)
-        return await self._in_process(problem, ctx, role, perk, lock, params, n, device)
+        role, encoder = ctx.role(self.role), ctx.role(self.encoder)
+        where = f"{encoder.backend.name} (role '{self.encoder}', the perk encoder)"
+        encoder.backend.capabilities.require(where, gradients=True, lease=True)
+        perk, params = await self._adapt(self.segments(problem, encoder), encoder)
+        if self.role == self.encoder:  # answer on the same model, the adapted tensors on this request only
+            gen = await role.generate(role.prompt(), role.sampling(n=n), state=AdaptedLoRA(perk, params))
+        elif role.backend.capabilities.lora:
+            gen = await self._served(problem, ctx, role, encoder, perk, params, n)
+        else:
+            raise CapabilityError(f"perk: role '{self.role}' ({role.backend.name}) loads no LoRA adapters; answer on "
+                                  f"the encoder role '{self.encoder}' or serve with vLLM `lora: true`")
+        return ctx.candidates(gen, self.role, meta=[{"adapted": True} for _ in gen.completions])
 
-    async def _adapt(self, rows: list, role: Any, perk: Any, lock: threading.Lock, device: str) -> dict:
-        """The adapted tensors for this context: encoded once (charged as a `learn` call) and shared by
-        every question on the same context (the last `_KEEP` contexts are kept)."""
-        from tts.learn.perk import Batch
-
+    async def _adapt(self, rows: list, encoder: Any) -> tuple[Any, dict]:
+        """The adapted tensors for this context: encoded once under the encoder's lease (charged as a
+        `learn` call) and shared by every question on the same context (the last `_KEEP` are kept)."""
         key = tuple(tuple(ids) for ids, _ in rows)
         if key in self._adapted:
             return self._adapted[key]
@@ -104,94 +87,50 @@ class PerkGenerator(Generator):
             return await asyncio.shield(self._adapting[key])
         future = self._adapting[key] = asyncio.get_running_loop().create_future()
         try:
-            batch = Batch.from_rows(rows, role.tokenizer.pad_token_id or 0)
             t0 = time.perf_counter()
-            params = await asyncio.to_thread(self._encode, perk, lock, batch, device)
-            tokens = int(batch.attention_mask.sum())
-            role.account(Usage("learn", tokens * perk.config.inner_steps, n=perk.config.inner_steps),
-                         time.perf_counter() - t0)
+            async with encoder.backend.lease() as perk:
+                if not hasattr(perk, "encode"):
+                    raise CapabilityError(f"perk: role '{self.encoder}' does not serve a PERK checkpoint "
+                                          f"(its model: {type(perk).__name__}); make one with `tts learn perk`")
+                batch = _batch(rows, encoder.tokenizer.pad_token_id or 0, perk)
+                params = await asyncio.to_thread(perk.encode, batch, self.groups)
+            steps = perk.config.inner_steps
+            encoder.account(Usage("learn", int(batch.attention_mask.sum()) * steps, n=steps),
+                            time.perf_counter() - t0)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody else must
             raise
         finally:
             self._adapting.pop(key, None)
-        self._adapted[key] = params
+        self._adapted[key] = (perk, params)
         while len(self._adapted) > _KEEP:
             self._adapted.pop(next(iter(self._adapted)))
-        future.set_result(params)
-        return params
+        future.set_result((perk, params))
+        return perk, params
 
-    def _encode(self, perk: Any, lock: threading.Lock, batch: Any, device: str) -> dict:
-        from tts.learn.perk import Batch
-
-        on = Batch(batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device))
-        with lock:
-            return perk.encode(on, groups=self.groups)
-
-    async def _served(self, problem: Problem, ctx: StrategyContext, role: Any, perk: Any, lock: threading.Lock,
-                      params: dict, n: int) -> list[Candidate]:
-        """The adapted adapter saved with peft, loaded into the vLLM engine, used, removed."""
-        prompt = role.prompt()
+    async def _served(self, problem: Problem, ctx: StrategyContext, role: Any, encoder: Any, perk: Any,
+                      params: dict, n: int) -> Any:
+        """The adapted adapter saved with peft (under the encoder's lease), loaded into the answering
+        engine, used, removed."""
         name = f"perk-{abs(hash((problem.id, ctx.run_seed, id(params))))}"
         with tempfile.TemporaryDirectory(prefix="perk-lora-") as folder:
-            def export() -> None:
-                with lock:
-                    perk.export_lora(params, folder)
-
-            await asyncio.to_thread(export)
+            async with encoder.backend.lease():
+                await asyncio.to_thread(perk.export_lora, params, folder)
             await role.backend.add_lora(name, folder)
             try:
-                sampling = role.sampling(n=n, seed=ctx.seed(f"{self.role}:perk"))
-                gen = await role.generate(prompt, sampling.replace(extra={**sampling.extra, "lora": name}))
+                sampling = role.sampling(n=n)
+                return await role.generate(role.prompt(), sampling.replace(extra={**sampling.extra, "lora": name}))
             finally:
                 await role.backend.remove_lora(name)
-        return ctx.candidates(gen, self.role, start=0, iid=True)
-
-    async def _in_process(self, problem: Problem, ctx: StrategyContext, role: Any, perk: Any, lock: threading.Lock,
-                          params: dict, n: int, device: str) -> list[Candidate]:
-        prompt, sampling = role.prompt(), role.sampling()
-        eos = role.tokenizer.eos_token_id
-        completions = []
-        for i in range(n):
-            seed = ctx.seed(f"{self.role}:perk") + i
-            t0 = time.perf_counter()
-
-            def run() -> tuple[list[int], list[float]]:
-                with lock:
-                    return decode(perk, params, prompt, sampling, seed, eos, device)
-
-            ids, logprobs = await asyncio.to_thread(run)
-            role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
-            completions.append(Completion(ids, role.decode(ids), logprobs,
-                                          "stop" if ids and ids[-1] == eos else "length", seed))
-        out = ctx.candidates(Generation(completions, len(prompt)), self.role)
-        for cand in out:
-            cand.meta["adapted"] = True
-        return out
 
 
-def decode(perk: Any, params: dict, prompt: list[int], sampling: Sampling, seed: int,
-           eos: int | None, device: str) -> tuple[list[int], list[float]]:
-    """Sample from the base with the adapted LoRA tensors (full recompute per token: answers are
-    short), with the hf backend's sampler and seeding (`tts.learn.sampling`)."""
-    import torch
-
+def _batch(rows: list, pad: int, perk: Any) -> Any:
     from tts.learn.perk import Batch
-    from tts.learn.sampling import RowSampler
 
-    sampler = RowSampler(sampling, seed, () if eos is None else (eos,))
-    ids: list[int] = []
-    logprobs: list[float] = []
-    for _ in range(sampling.max_tokens):
-        row = torch.tensor([[*prompt, *ids]], device=device)
-        logits = perk.answer_logits(params, Batch(row, torch.ones_like(row), row))[0, -1].float().cpu()
-        tok, lp = sampler.pick(logits)
-        ids.append(tok)
-        logprobs.append(lp)
-        if sampler.done(tok):
-            break
-    return ids, logprobs
+    batch = Batch.from_rows(rows, pad)
+    device = next(perk.parameters()).device
+    return Batch(batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device))
 
 
-__all__ = ["PerkGenerator", "decode"]
+__all__ = ["PerkGenerator"]

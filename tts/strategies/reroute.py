@@ -1,13 +1,11 @@
 """`reroute`: samples from a Mixture-of-Experts model with test-time router adaptation
-(`tts.learn.reroute`, spec moe-rerouting.md). Needs the hf backend (gradients); the model is
-leased for the problem's samples, so no other problem's request runs on half-adapted routers.
-Every optimisation phase is charged to the ledger as a `learn` call (n = its optimiser steps),
-every continuation as a `generate` call."""
+(`tts.learn.reroute`, spec moe-rerouting.md). Needs a backend with gradients and per-request model
+state (hf): the backend decodes the request alone under `RerouteState`, so no other problem's
+request runs on half-adapted routers. Each sample's optimisation is charged to the ledger as a
+`learn` call (n = its optimiser steps), its extra prefills (its own prompt, cache rebuilds) as a
+`score` call, the continuations as one `generate` call."""
 
 from __future__ import annotations
-
-import asyncio
-import time
 
 from tts.context import StrategyContext
 from tts.cost.model import Usage
@@ -35,45 +33,28 @@ class Reroute(Generator):
                                         tuple(validate) if validate else None)
 
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
-        from tts.learn.reroute import Rerouter
+        from tts.learn.reroute import RerouteState
 
         role = ctx.role(self.role)
         backend = role.backend
-        backend.capabilities.require(f"{backend.name} (role '{self.role}', for reroute)", gradients=True, lease=True)
-        prompt, sampling = role.prompt(), role.sampling()
-        eos = backend.eos_ids
-        stop = _stopper(role, sampling.stop)
-        out = []
-        async with backend.lease() as model:
-            rerouter = Rerouter(model, self.settings)
-            for i in range(n):
-                t0 = time.perf_counter()
-                call = f"reroute/s{i}"
-                ids, logprobs, trace = await asyncio.to_thread(rerouter.generate, prompt, sampling, ctx.seed(call),
-                                                               eos, stop)
-                learn_s = trace.seconds_learning
-                if trace.learn_tokens:
-                    role.account(Usage("learn", sum(trace.learn_tokens), n=len(trace.learn_tokens)), learn_s, call)
-                role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0 - learn_s, call)
-                out.append(ctx.candidate(  # its eFLOPs: its decoding and the router refits it needed
-                    self.role, i, ids, role.decode(ids), calls=(call,), seed=ctx.seed(call), logprobs=logprobs,
-                    finish_reason="stop" if ids and ids[-1] in eos else "length", prompt_tokens=len(prompt),
-                    meta={"layers": trace.layers, "reopt_at": trace.reopt_at, "delta_norm": trace.delta_norm,
-                          "prefill_steps": trace.prefill_steps, "learn_steps": len(trace.learn_tokens),
-                          "final_loss": trace.losses[-1][2] if trace.losses else None}))
-        return out
-
-
-def _stopper(role, stops: tuple[str, ...]):
-    if not stops:
-        return None
-    width = max(len(s) for s in stops) + 8
-
-    def stop(ids: list[int]) -> bool:
-        tail = role.decode(ids[-width:])
-        return any(s in tail for s in stops)
-
-    return stop
+        backend.capabilities.require(f"{backend.name} (role '{self.role}', for reroute)", gradients=True,
+                                     request_state=True)
+        state = RerouteState(self.settings)
+        call = ctx.next_call_path(f"{self.role}:reroute")
+        gen = await role.generate(role.prompt(), role.sampling(n=n), call=call, state=state)
+        also = []
+        for i, trace in enumerate(state.traces):
+            row = f"{call}/s{i}"
+            if trace.learn_tokens:  # the router refits of this sample
+                role.account(Usage("learn", sum(trace.learn_tokens), n=len(trace.learn_tokens)),
+                             trace.seconds_learning, f"{row}/learn")
+            if state.rebuilt[i]:  # its own prompt prefill and every cache rebuild
+                role.account(Usage("score", state.rebuilt[i]), 0.0, f"{row}/prefill")
+            also.append((f"{row}/learn", f"{row}/prefill"))
+        meta = [{"layers": t.layers, "reopt_at": t.reopt_at, "delta_norm": t.delta_norm,
+                 "prefill_steps": t.prefill_steps, "learn_steps": len(t.learn_tokens),
+                 "final_loss": t.losses[-1][2] if t.losses else None} for t in state.traces]
+        return ctx.candidates(gen, self.role, also=also, meta=meta)
 
 
 __all__ = ["Reroute"]

@@ -3,8 +3,9 @@ rwkv7-state-tuning.md). Per problem, the examples to tune on are the problem's o
 (`problem.meta["examples"]`: texts whose every token is learned) or, when the problem has none, the
 recipe's `examples:` list or `train:` dataset (a task's training split: "problem answer" texts); the state is tuned from zeros — or from the best
 state of a `library:` folder, picked by loss on those examples (`steps: 0` uses it as is) — then the
-prompt is decoded from it. States are cached per example set; the model is leased (weights frozen,
-but the forward runs outside the backend's worker). Tuning is charged as a `learn` ledger entry."""
+prompt is decoded from it by the backend (`TunedState`, per-request model state). States are cached
+per example set; the model is leased while tuning (weights frozen, but the forward runs outside the
+backend's worker). Tuning is charged as a `learn` ledger entry."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from tts.context import StrategyContext
 from tts.cost.model import Usage
 from tts.strategies.base import Generator
-from tts.types import Candidate, CapabilityError, Completion, Generation, Problem
+from tts.types import Candidate, CapabilityError, Problem
 
 
 class StateTuning(Generator):
@@ -70,39 +71,32 @@ class StateTuning(Generator):
                                                               final_loss=info.get("final_loss")))
         return tuner, info
 
+    async def _tune_once(self, model: Any, rows: list, key: tuple, role: Any) -> None:
+        if not hasattr(model.config, "head_size") or not getattr(model, "tts_recurrent", False):
+            raise CapabilityError(f"state_tuning needs an RWKV-7 model (tts_rwkv7); got {type(model).__name__}")
+        t0 = time.perf_counter()
+        self._states[key] = await asyncio.to_thread(self._tune, model, rows, key)
+        tokens = sum(r[0].shape[1] for r in rows)
+        steps = self.settings.steps
+        role.account(Usage("learn", tokens * max(steps, 1) // max(len(rows), 1), n=max(steps, 1)),
+                     time.perf_counter() - t0)
+
     async def sample(self, problem: Problem, ctx: StrategyContext, n: int) -> list[Candidate]:
-        from tts.learn.rwkv7.state_tuning import decode
+        from tts.learn.rwkv7.state_tuning import TunedState
 
         role = ctx.role(self.role)
         backend = role.backend
-        backend.capabilities.require(f"{backend.name} (role '{self.role}', for state_tuning)", gradients=True, lease=True)
+        backend.capabilities.require(f"{backend.name} (role '{self.role}', for state_tuning)", gradients=True,
+                                     lease=True, request_state=True)
         rows = self._rows(problem, role)
         key = tuple(tuple(r[0][0].tolist()) for r in rows)
-        prompt, sampling = role.prompt(), role.sampling()
-        eos = set(backend.eos_ids)
-        completions = []
-        async with backend.lease() as model:
-            if not hasattr(model.config, "head_size") or not getattr(model, "tts_recurrent", False):
-                raise CapabilityError(f"state_tuning needs an RWKV-7 model (tts_rwkv7); got {type(model).__name__}")
-            if key not in self._states:
-                t0 = time.perf_counter()
-                self._states[key] = await asyncio.to_thread(self._tune, model, rows, key)
-                tokens = sum(r[0].shape[1] for r in rows)
-                steps = self.settings.steps
-                role.account(Usage("learn", tokens * max(steps, 1) // max(len(rows), 1), n=max(steps, 1)),
-                             time.perf_counter() - t0)
-            tuner, info = self._states[key]
-            for i in range(n):
-                seed = ctx.seed(f"{self.role}:state") + i
-                t0 = time.perf_counter()
-                ids, logprobs = await asyncio.to_thread(decode, model, tuner.state(1), prompt, sampling, seed, eos)
-                role.account(Usage("generate", len(prompt), 0, (len(ids),)), time.perf_counter() - t0)
-                completions.append(Completion(ids, role.decode(ids), logprobs,
-                                              "stop" if ids and ids[-1] in eos else "length", seed))
-        out = ctx.candidates(Generation(completions, len(prompt)), self.role)
-        for cand in out:
-            cand.meta.update(info)
-        return out
+        if key not in self._states:
+            async with backend.lease() as model:  # tuning trains through the frozen model: exclusive use
+                if key not in self._states:  # another problem with these examples may have tuned it meanwhile
+                    await self._tune_once(model, rows, key, role)
+        tuner, info = self._states[key]
+        gen = await role.generate(role.prompt(), role.sampling(n=n), state=TunedState(tuner))
+        return ctx.candidates(gen, self.role, meta=[dict(info) for _ in gen.completions])
 
 
 __all__ = ["StateTuning"]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from tts.learn.rwkv7.model import RWKV7State
-from tts.types import Sampling
+from tts.types import RequestState
 
 
 @dataclass(frozen=True)
@@ -122,26 +122,17 @@ class StateBank:
         return best, load_state(self.folder / f"{best}.state.pt")[0], losses
 
 
-@torch.no_grad()
-def decode(model: Any, state: RWKV7State, prompt: list[int], sampling: Sampling, seed: int,
-           eos: set[int]) -> tuple[list[int], list[float]]:
-    """Sample a continuation of `prompt` starting from `state` (one row), with the hf backend's
-    sampler and seeding (`tts.learn.sampling`)."""
-    from tts.learn.sampling import RowSampler
+class TunedState(RequestState):
+    """A tuned S0 as per-request model state (`request_state`): the request's prefill starts from it
+    (rows share that prefill, copied per row); decoding is the backend's."""
 
-    device = next(model.parameters()).device
-    sampler = RowSampler(sampling, seed, eos)
-    out = model(input_ids=torch.tensor([prompt], device=device), past_key_values=state)
-    ids: list[int] = []
-    logprobs: list[float] = []
-    for _ in range(sampling.max_tokens):
-        tok, lp = sampler.pick(out.logits[0, -1].float().cpu())
-        ids.append(tok)
-        logprobs.append(lp)
-        if sampler.done(tok):
-            break
-        out = model(input_ids=torch.tensor([[tok]], device=device), past_key_values=out.past_key_values)
-    return ids, logprobs
+    def __init__(self, tuner: StateTuner) -> None:
+        self.tuner = tuner
+
+    def initial_cache(self, model: Any) -> RWKV7State:
+        if model is not self.tuner.model:
+            raise ValueError("TunedState: the backend does not serve the model this state was tuned on")
+        return self.tuner.state(1)
 
 
-__all__ = ["StateBank", "StateTuner", "TuneSettings", "decode", "load_state"]
+__all__ = ["StateBank", "StateTuner", "TuneSettings", "TunedState", "load_state"]
