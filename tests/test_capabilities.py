@@ -19,7 +19,7 @@ async def exercise(backend, lora_dir) -> set[str]:
     if caps.token_prompts:
         gen = await backend.generate(ids + ids[:2], s)  # arbitrary ids, a continuation included
         assert len(gen.completions[0].token_ids) == 4
-        done.add("token_prompts")
+        done |= {"generation", "token_prompts"}  # text-only APIs generate against a server: test_openai_backend
     if caps.streaming:
         deltas = [d async for d in backend.stream(ids, s)]
         assert sum(len(d.token_ids) for d in deltas) == 4
@@ -38,6 +38,10 @@ async def exercise(backend, lora_dir) -> set[str]:
         done.add("lease")
     if caps.gradients:
         done.add("gradients")  # checked with the lease: the leased model's parameters take gradients
+    if caps.classify:
+        rows = await backend.classify(ids)
+        assert rows and all(isinstance(x, float) for x in (rows if isinstance(rows[0], float) else rows[0]))
+        done.add("classify")
     if caps.request_state:
         seen = Watch()
         gen = await backend.generate_with_state(ids, s.replace(n=2), seen)
@@ -63,28 +67,57 @@ class Watch(RequestState):
 async def refuses_undeclared(backend) -> None:
     caps = backend.capabilities
     if not caps.lora:
-        with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks lora") as err:
+        with pytest.raises(CapabilityError, match=r"^backend '[^']+' lacks lora") as err:
             await backend.add_lora("x", "/nowhere")
         assert "\n" not in str(err.value)
     if not caps.lease:
-        with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks lease"):
+        with pytest.raises(CapabilityError, match=r"^backend '[^']+' lacks lease"):
             async with backend.lease():
                 pass
+    if not caps.generation:
+        with pytest.raises(CapabilityError, match=r"^backend '[^']+' lacks generation"):
+            await backend.generate([1, 2], Sampling(max_tokens=2))
+    if not caps.scoring:
+        with pytest.raises(CapabilityError, match=r"^backend '[^']+' lacks scoring"):
+            await backend.score([1, 2], [3])
+    if not caps.classify:
+        with pytest.raises(CapabilityError, match=r"^backend '[^']+' lacks classify"):
+            await backend.classify([1, 2])
     if not caps.request_state:
-        with pytest.raises(CapabilityError, match=r"^backend '\w+' lacks request_state"):
+        with pytest.raises(CapabilityError, match=r"^backend '[^']+' lacks request_state"):
             await backend.generate_with_state([1, 2], Sampling(max_tokens=2), RequestState())
 
 
 async def test_hf_declares_what_it_does(toy_hf, toy_lora_dir):
     done = await exercise(toy_hf, toy_lora_dir)
-    assert done == {"token_prompts", "streaming", "scoring", "lease", "gradients", "request_state"}
+    assert done == {"generation", "token_prompts", "streaming", "scoring", "lease", "gradients", "request_state"}
     await refuses_undeclared(toy_hf)
 
 
 async def test_vllm_declares_what_it_does(vllm_toy_lora, toy_lora_dir):
     done = await exercise(vllm_toy_lora, toy_lora_dir)
-    assert done == {"token_prompts", "streaming", "scoring", "lora"}
+    assert done == {"generation", "token_prompts", "streaming", "scoring", "lora"}
     await refuses_undeclared(vllm_toy_lora)
+
+
+async def test_reward_heads_declare_what_they_do(tmp_path):
+    """A classification head (`hf_head`, or vLLM with `head:`) classifies and refuses to generate,
+    stream or score in one line; nothing but `classify` is declared."""
+    from tinymodel import build_tiny_head
+    from tts.backends.hf_head import HFHeadBackend
+    from tts.backends.vllm import VLLMBackend
+
+    head = HFHeadBackend(str(build_tiny_head(tmp_path / "rm", "sequence", 1)))
+    await head.start()
+    try:
+        assert await exercise(head, None) == {"classify"}
+        await refuses_undeclared(head)
+    finally:
+        await head.close()
+    pooled = VLLMBackend(str(tmp_path / "rm"), head="token")  # refuses before it would start an engine
+    assert pooled.capabilities.classify and not pooled.capabilities.generation
+    with pytest.raises(CapabilityError, match=r"^backend 'vllm' lacks generation \(it serves a token"):
+        await pooled.generate([1, 2], Sampling())
 
 
 async def test_openai_refuses_what_it_does_not_declare():

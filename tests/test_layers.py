@@ -34,13 +34,6 @@ ALLOWED = {
     "evals": BASE | {"evals", "core", "contracts", "strategies", "verifiers", "learn", "backends", "cost", "toy"},
     "app": set(LAYER_OF.values()),
 }
-# Known crossings, each to be removed by the part of issue 18 named; the test fails when one is no
-# longer there, so this list only shrinks.
-EXCEPTIONS = {
-    ("tts.verifiers.head_engine", "tts.backends.vllm"): "issue 18.1: reward heads as a role, not their own engine",
-    ("tts.verifiers.head_engine", "tts.backends.base"): "issue 18.1",
-    ("tts.verifiers.head_engine", "tts.backends.models"): "issue 18.1",
-}
 
 
 def layer(module: str) -> str | None:
@@ -83,11 +76,8 @@ def crossings() -> list[tuple[str, str]]:
 
 
 def test_imports_follow_the_layers():
-    found = crossings()
-    new = [f"{a} ({layer(a)}) imports {b} ({layer(b)})" for a, b in found if (a, b) not in EXCEPTIONS]
-    assert not new, "imports against the layers (docs/design.md):\n" + "\n".join(new)
-    stale = [pair for pair in EXCEPTIONS if pair not in found]
-    assert not stale, f"no longer needed, remove from EXCEPTIONS: {stale}"
+    bad = [f"{a} ({layer(a)}) imports {b} ({layer(b)})" for a, b in crossings()]
+    assert not bad, "imports against the layers (docs/design.md):\n" + "\n".join(bad)
 
 
 def test_old_top_level_import_names_are_gone():

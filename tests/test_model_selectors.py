@@ -12,7 +12,7 @@ from tts.budget import Budget
 from tts.context import StrategyContext
 from tts.ledger import Ledger
 from tts.roles import Role
-from tts.types import Candidate, Problem, Sampling
+from tts.types import Candidate, CapabilityError, Problem, Sampling
 
 PROBLEM = Problem("q1", "What is 12 + 7?", "19")
 TEXTS = ["12 + 7 = 19. The answer is 19.", "The answer is 18.", "Step 1: 12+7=19\n\nStep 2: answer 19",
@@ -127,42 +127,52 @@ async def test_classifier_reward_model_matches_the_head_and_batches(rm_dir):
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from tts.backends.hf_head import HFHeadBackend
     from tts.verifiers.reward_model import ClassifierRewardModel
 
-    sel = ClassifierRewardModel(str(rm_dir), batch_size=64, batch_wait_ms=20)
+    head = HFHeadBackend(str(rm_dir), batch_size=64, batch_wait_ms=20)
+    await head.start()
+    roles = {"reward_model": Role("reward_model", head)}
+    sel = ClassifierRewardModel()  # role: reward_model
     ledger = Ledger()
     problems = [Problem(f"q{i}", f"What is {i} + 7?") for i in range(3)]
-    results = await asyncio.gather(*(sel.score(p, cands(pid=p.id), ctx_for({}, p, ledger)) for p in problems))
-    assert sel.engine.forward_passes < 3 * len(TEXTS)  # candidates of all problems share passes
+    results = await asyncio.gather(*(sel.score(p, cands(pid=p.id), ctx_for(roles, p, ledger)) for p in problems))
+    assert head.forward_passes < 3 * len(TEXTS)  # candidates of all problems share passes
     model = AutoModelForSequenceClassification.from_pretrained(rm_dir).eval()
     for p, scores in zip(problems, results):
         for c, got in zip(cands(pid=p.id), scores):
-            ids = sel.encode(p.problem, c.text)
+            ids = sel.encode(head.tokenizer, p.problem, c.text)
             with torch.no_grad():
                 want = 1 / (1 + math.exp(-float(model(torch.tensor([ids])).logits[0, 0])))
             assert got == pytest.approx(want, abs=1e-4)
     entries = [e for e in ledger.entries if e.role == "reward_model"]
     assert len(entries) == 3 * len(TEXTS) and all(e.eflops > 0 and e.kind == "score" for e in entries)
-    await sel.close()
+    await head.close()
 
 
 async def test_head_prm_reads_label_one_at_step_tokens(prm_dir):
     import torch
     from transformers import AutoModelForTokenClassification
 
+    from tts.backends.hf_head import HFHeadBackend
     from tts.verifiers.prm import HeadPRM
 
-    prm = HeadPRM(str(prm_dir), step_token="<|end|>", aggregate="product")
+    head = HFHeadBackend(str(prm_dir), head="token")
+    await head.start()
+    roles = {"prm": Role("prm", head)}
+    prm = HeadPRM(step_token="<|end|>", aggregate="product")
     steps = ["Step 1: 12+7=19", "Step 2: answer 19"]
-    got = await prm.score_steps(PROBLEM, steps, ctx_for({}))
-    ids, step_id = prm.encode(PROBLEM.problem, steps)
+    got = await prm.score_steps(PROBLEM, steps, ctx_for(roles))
+    ids, step_id = prm.encode(head.tokenizer, PROBLEM.problem, steps)
     model = AutoModelForTokenClassification.from_pretrained(prm_dir).eval()
     with torch.no_grad():
         probs = torch.softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)[:, 1]
     want = [float(probs[i]) for i, t in enumerate(ids) if t == step_id]
     assert len(want) >= 2 and got == pytest.approx(want, abs=1e-4)
     with pytest.raises(ValueError, match="not a single token"):
-        await HeadPRM(str(prm_dir), step_token="<no such token>").score_steps(PROBLEM, steps, ctx_for({}))
+        await HeadPRM(step_token="<no such token>").score_steps(PROBLEM, steps, ctx_for(roles))
+    with pytest.raises(CapabilityError, match="lacks generation"):  # a head is no policy
+        await head.generate([1, 2], Sampling())
 
 
 def test_bad_selector_settings():
@@ -242,29 +252,36 @@ async def test_pointwise_judge_parses_text_when_it_cannot_score(hf_backend):
 
 
 async def test_vllm_pooling_heads_match_transformers(tmp_path):
-    """`backend: vllm` serves reward and PRM heads with vLLM's pooling runner: same scores as hf."""
+    """A `vllm` role with `head:` serves reward and PRM heads with vLLM's pooling runner: the same
+    scores as the `hf_head` backend; a selector still naming its own model is told where it went."""
     pytest.importorskip("vllm")
     from tinymodel import build_tiny_head
+    from tts.backends.hf_head import HFHeadBackend
+    from tts.backends.vllm import VLLMBackend
     from tts.verifiers.prm import HeadPRM
     from tts.verifiers.reward_model import ClassifierRewardModel
 
+    async def scores(backend, selector, role, *args):
+        ctx = ctx_for({role: Role(role, backend)})
+        await backend.start()
+        try:
+            if isinstance(selector, HeadPRM):
+                return await selector.score_steps(PROBLEM, *args, ctx)
+            return await selector.score(PROBLEM, cands(), ctx)
+        finally:
+            await backend.close()
+
     rm = build_tiny_head(tmp_path / "rm", "sequence", 1, hidden=128)
-    via_hf, via_vllm = ClassifierRewardModel(str(rm)), ClassifierRewardModel(
-        str(rm), backend="vllm", dtype="float32", engine={"max_model_len": 256})
-    try:
-        want = await via_hf.score(PROBLEM, cands(), ctx_for({}))
-        got = await via_vllm.score(PROBLEM, cands(), ctx_for({}))
-        assert got == pytest.approx(want, abs=1e-4)
-    finally:
-        await via_vllm.close()
+    sel = ClassifierRewardModel(role="rm")
+    want = await scores(HFHeadBackend(str(rm)), sel, "rm")
+    via_vllm = VLLMBackend(str(rm), head="sequence", dtype="float32", max_model_len=256)
+    assert via_vllm.capabilities.classify and not via_vllm.capabilities.generation
+    assert await scores(via_vllm, sel, "rm") == pytest.approx(want, abs=1e-4)
     prm = build_tiny_head(tmp_path / "prm", "token", 2, hidden=128)
     steps = ["Step 1: 12+7=19", "Step 2: answer 19"]
-    h, v = HeadPRM(str(prm), step_token="<|end|>"), HeadPRM(str(prm), step_token="<|end|>", backend="vllm",
-                                                            dtype="float32", engine={"max_model_len": 256})
-    try:
-        assert await v.score_steps(PROBLEM, steps, ctx_for({})) == pytest.approx(
-            await h.score_steps(PROBLEM, steps, ctx_for({})), abs=1e-4)
-    finally:
-        await v.close()
-    with pytest.raises(ValueError, match="backend must be one of"):
-        ClassifierRewardModel(str(rm), backend="tgi")
+    step_sel = HeadPRM(step_token="<|end|>")
+    want = await scores(HFHeadBackend(str(prm), head="token"), step_sel, "prm", steps)
+    got = await scores(VLLMBackend(str(prm), head="token", dtype="float32", max_model_len=256), step_sel, "prm", steps)
+    assert got == pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match=r"reward_model: `model:` moved to a recipe role"):
+        ClassifierRewardModel(model=str(rm))

@@ -35,9 +35,9 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
     if stem == "math500-best-of-n-prm":
         from tinymodel import build_tiny_head
 
-        head = build_tiny_head(tmp / "prm", "token", 2)
-        return [f"selectors.0.model={head}", "selectors.0.step_token=<|end|>", "selectors.0.device=cpu",
-                "selectors.0.dtype=auto", "selectors.0.trust_remote_code=false"]
+        head = build_tiny_head(tmp / "prm", "token", 2)  # the toy policy writes text the PRM can read
+        return [f"roles.prm.model={head}", "roles.prm.engine={head: token}", "selectors.0.step_token=<|end|>",
+                "roles.policy.model=toy:default"]
     if stem == "math500-judge":
         return [f"roles.judge.model={model}", "roles.judge.backend=hf", "roles.judge.engine={}",
                 "roles.judge.sampling.max_tokens=4"]
@@ -45,8 +45,8 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
         from tinymodel import build_tiny_head
 
         head = build_tiny_head(tmp / "prm", "token", 2)
-        return [f"selectors.0.model={head}", "selectors.0.step_token=<|end|>", "selectors.0.device=cpu",
-                "selectors.0.dtype=auto", "selectors.0.trust_remote_code=false", "strategy.search.max_depth=2",
+        return [f"roles.prm.model={head}", "roles.prm.engine={head: token}", "selectors.0.step_token=<|end|>",
+                "roles.policy.model=toy:default", "strategy.search.max_depth=2",
                 "strategy.search.step_tokens=4", "strategy.search.separator=' '", "strategy.search.expansions=2"]
     if stem == "aime24-budget-forcing":
         return ["strategy.search.min_thinking=8", "strategy.search.max_thinking=16", "strategy.search.chains=2",
@@ -89,6 +89,8 @@ async def test_recipe_smoke_with_tiny_model(path, tiny_model_dir, tmp_path):
     unreferenced = ("humaneval-best-of-n", "mbpp-best-of-n", "humaneval-reroute")  # hidden tests, no answer string
     assert (record["reference"] or path.stem in unreferenced) and (len(record["candidates"]) >= 1 if path.stem in searches
                                     else len(record["candidates"]) == 2)
+    if path.stem in ("math500-best-of-n-prm", "math500-beam-search", "math500-dvts"):  # the PRM is a role
+        assert record["cost"]["prm"]["calls"] >= 1 and record["cost"]["prm"]["eflops"] > 0, record["cost"]
 
 
 def test_quickstart_end_to_end(tmp_path):

@@ -75,7 +75,8 @@ async def test_weighted_best_of_n_with_a_trained_reward_model_beats_majority(tmp
     rm_dir, loss, steps = train_reward_model(records, problems, tmp_path / "rm")
     print(f"reward model: {steps} steps, last batch loss {loss:.3f}")
 
-    await run_recipe(QUICK, [f"selectors=[{{name: reward_model, model: '{rm_dir}', batch_size: 64}}]",
+    await run_recipe(QUICK, [f"roles.rm={{backend: hf_head, model: '{rm_dir}', engine: {{batch_size: 64}}}}",
+                             "selectors=[{name: reward_model, role: rm}]",
                              "sweep.aggregators=[majority, {name: weighted, selector: reward_model}]"],
                      tmp_path / "eval")
     evaluated = [r for r in read_records(tmp_path / "eval") if r["status"] == "ok"]

@@ -7,8 +7,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from tts.budget import Budget, BudgetExhausted, Reservation
 from tts.cost.model import Usage
@@ -19,7 +19,6 @@ from tts.seeds import derive_seed
 from tts.types import Candidate, Generation, Problem, RequestState, Sampling, StreamDelta
 
 
-T = TypeVar("T")
 _EXTRACT: Any = object()  # `candidate(answer=...)` default: extract the answer from the text
 
 
@@ -126,24 +125,6 @@ class StrategyContext:
         if unit == "tokens":
             return float(usage.prompt_tokens + usage.completion_tokens)
         return self.ledger.cost(role.backend.shape if role is not None else shape, usage)
-
-    async def run_external(self, role: str, shape: ModelShape | None, usage: Usage,
-                           call: Callable[[], Awaitable[T]]) -> T:
-        """Run a call to a model that is not a recipe role (a reward model a selector loads itself)
-        under the same budget and ledger as role calls, entered under `role`."""
-        res = self.budget.reserve(self._amount(None, usage, shape))
-        t0 = time.perf_counter()
-        try:
-            out = await call()
-        except BaseException:
-            self.budget.settle(res, 0.0)
-            raise
-        entry = LedgerEntry(self.problem.id, role, usage.kind, usage.n, usage.prompt_tokens,
-                            usage.cached_tokens, usage.completion_tokens, time.perf_counter() - t0)
-        entry.eflops = self.ledger.cost(shape, usage)
-        self.ledger.record(entry)
-        self.budget.settle(res, self._amount(None, usage, shape))
-        return out
 
     def affordable_n(self, role: str, prompt_tokens: int, sampling: Sampling) -> int:
         """How many samples of this call the budget can still cover (0 if none)."""
@@ -252,6 +233,24 @@ class BoundRole:
                                                       0, 0, time.perf_counter() - t0, call=call), usage)
         return values
 
+
+    async def classify(self, prompt_ids: list[int], call: str = "") -> list[Any]:
+        """A reward head's raw outputs (the role's backend must declare `classify`), costed as a
+        prefill of the input and ledgered under this role like any other call."""
+        backend = self.role.backend
+        backend.capabilities.require(f"{backend.name} (role '{self.name}')", classify=True)
+        usage = Usage("score", len(prompt_ids))
+        res = self.ctx._reserve(self.role, usage)
+        t0 = time.perf_counter()
+        try:
+            out = await backend.classify(prompt_ids)
+        except BaseException:
+            self.ctx.budget.settle(res, 0.0)
+            raise
+        entry = LedgerEntry(self.ctx.problem.id, self.name, "score", 1, len(prompt_ids), 0, 0,
+                            time.perf_counter() - t0, call=call)
+        self.ctx._charge(res, self.role, entry, usage)
+        return out
 
     def account(self, usage: Usage, seconds: float, call: str = "") -> None:
         """Charge work done directly on this role's model (a test-time learning step, decoding

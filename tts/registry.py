@@ -13,6 +13,7 @@ from typing import Any
 BUILTINS: dict[str, dict[str, str]] = {
     "backends": {
         "hf": "tts.backends.hf:HFBackend",
+        "hf_head": "tts.backends.hf_head:HFHeadBackend",
         "vllm": "tts.backends.vllm:VLLMBackend",
         "openai": "tts.backends.openai_server:OpenAIBackend",
     },

@@ -104,14 +104,17 @@ class StreamDelta:
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend can do, so a method that needs more refuses in one line up front. Each flag
-    is a promise a test checks: `token_prompts` (generate from arbitrary token ids, continuations
-    included), `streaming`, `scoring` (continuation log-probs), `lora` (`add_lora`/`remove_lora` at
-    run time), `gradients` (the model passes gradients), `lease` (exclusive use of the in-process
-    model for work that changes it per problem: tuning an initial state, encoding an adapter),
-`request_state` (`generate(..., state=RequestState)`: per-request model state applied to that
-request's forward passes only — router offsets refitted as it decodes, an RWKV initial state,
-functional LoRA tensors)."""
+    is a promise a test checks: `generation` (`generate` at all: a classification head has none),
+    `token_prompts` (generate from arbitrary token ids, continuations included), `streaming`,
+    `scoring` (continuation log-probs), `lora` (`add_lora`/`remove_lora` at run time), `gradients`
+    (the model passes gradients), `lease` (exclusive use of the in-process model for work that
+    changes it per problem: tuning an initial state, encoding an adapter),
+    `request_state` (`generate(..., state=RequestState)`: per-request model state applied to that
+    request's forward passes only — router offsets refitted as it decodes, an RWKV initial state,
+    functional LoRA tensors), `classify` (`classify(ids)`: a reward head's raw outputs, one row for a
+    sequence head, one per token for a token head)."""
 
+    generation: bool = True
     token_prompts: bool = True
     streaming: bool = True
     scoring: bool = True
@@ -119,6 +122,7 @@ functional LoRA tensors)."""
     gradients: bool = False
     lease: bool = False
     request_state: bool = False
+    classify: bool = False
 
     def require(self, backend: str, **needed: bool) -> None:
         """Raise one clear error if any capability in `needed` is missing."""

@@ -5,7 +5,7 @@ product or mean). Two readings of a PRM:
   step's score is the probability of the `good` token there (Math-Shepherd convention, labels in
   place). Without `bad`, one prefill reads every step; with `bad`, each step is normalised
   P(good) / (P(good) + P(bad)) from one call per step and label (shared prefixes).
-- `prm_head` (a token-classification head from transformers, Qwen2.5-Math-PRM convention): steps
+- `prm_head` (a token-classification head served by a recipe role, Qwen2.5-Math-PRM convention): steps
   joined by `step_token`; the step's score is the head's probability of label 1 at that token.
 
 `score_steps(problem, steps, ctx)` is the entry point a beam search calls on partial solutions."""
@@ -17,10 +17,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from tts.cost.model import Usage
 from tts.types import Candidate, Problem
 from tts.verifiers.base import Selector
-from tts.verifiers.head_engine import make_head
+from tts.verifiers.reward_model import head_moved
 from tts.verifiers.prompted import first_tokens, render_verdict_prompt
 
 STEP_AGGREGATES: dict[str, Callable[[list[float]], float]] = {
@@ -101,24 +100,23 @@ class GenerativePRM(_StepScorer):
 
 
 class HeadPRM(_StepScorer):
-    """Step scores from a token-classification PRM loaded with transformers (batched across
-    candidates and problems); probability of label 1 at each `step_token`."""
+    """Step scores from a token-classification PRM served by the recipe role `role` (`hf_head` with
+    `head: token`, or `vllm` with `head: token`); probability of label 1 at each `step_token`."""
 
     name = "prm_head"
 
-    def __init__(self, model: str, step_token: str = "<extra_0>", separator: str = "\n\n",
-                 aggregate: str = "min", max_steps: int = 64, device: str = "cpu", dtype: str = "auto",
-                 batch_size: int = 16, batch_wait_ms: float = 5.0, chat: bool | None = None,
+    def __init__(self, role: str = "prm", step_token: str = "<extra_0>", separator: str = "\n\n",
+                 aggregate: str = "min", max_steps: int = 64, chat: bool | None = None,
                  system: str = "Please reason step by step, and put your final answer within \\boxed{}.",
-                 trust_remote_code: bool = False, max_tokens: int = 4096, backend: str = "hf",
-                 engine: dict[str, Any] | None = None) -> None:
+                 max_tokens: int = 4096, model: str | None = None) -> None:
+        if model is not None:
+            raise head_moved(self.name, "token", role)
         super().__init__(separator, aggregate, max_steps)
-        self.engine = make_head(backend, model, "token", device=device, dtype=dtype, batch_size=batch_size,
-                                batch_wait_ms=batch_wait_ms, trust_remote_code=trust_remote_code, **(engine or {}))
+        self.role = role
         self.step_token, self.chat, self.system, self.max_tokens = step_token, chat, system, max_tokens
 
-    def encode(self, problem: str, steps: list[str]) -> tuple[list[int], int]:
-        tok = self.engine.tokenizer
+    def encode(self, tok: Any, problem: str, steps: list[str]) -> tuple[list[int], int]:
+        """The PRM's input (steps joined by the step token) with the role's tokenizer, and that token's id."""
         step_id = tok.convert_tokens_to_ids(self.step_token)
         if step_id is None or step_id == tok.unk_token_id:
             raise ValueError(f"step token {self.step_token!r} is not a single token of this PRM's tokenizer")
@@ -133,16 +131,12 @@ class HeadPRM(_StepScorer):
         return list(ids)[-self.max_tokens:], step_id
 
     async def score_steps(self, problem: Problem, steps: list[str], ctx: Any) -> list[float]:
-        await self.engine.start()
-        ids, step_id = self.encode(problem.problem, steps)
-        rows = await ctx.run_external(self.name, self.engine.shape, Usage("score", len(ids)),
-                                      lambda: self.engine.logits(ids))
+        role = ctx.role(self.role)
+        ids, step_id = self.encode(role.tokenizer, problem.problem, steps)
+        rows = await role.classify(ids)
         out = []
         for tid, row in zip(ids, rows):
             if tid == step_id:
                 exp = [math.exp(x - max(row)) for x in row]
                 out.append(exp[1] / sum(exp) if len(row) > 1 else 1 / (1 + math.exp(-row[0])))
         return out or [0.0]
-
-    async def close(self) -> None:
-        await self.engine.close()

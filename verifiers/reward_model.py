@@ -1,6 +1,6 @@
 """Outcome reward models as selectors: a generative yes/no scorer on any recipe role (probability of
-"yes" from prefill-only `score` calls) and a classifier reward head loaded from transformers
-(batched across candidates and problems). Both land in the ledger and the budget."""
+"yes" from prefill-only `score` calls) and a classifier reward head served by a recipe role (batched
+across candidates and problems by its backend). Both land in the ledger and the budget."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import asyncio
 import math
 from typing import Any
 
-from tts.cost.model import Usage
 from tts.types import Candidate, Problem
 from tts.verifiers.base import Selector
-from tts.verifiers.head_engine import make_head
 from tts.verifiers.prompted import (NO_WORDS, VERIFY_TEMPLATE, YES_WORDS, render_verdict_prompt, verdict_tokens,
                                 yes_probability)
 
@@ -48,30 +46,34 @@ class GenerativeRewardModel(Selector):
         return list(await asyncio.gather(*(one(c) for c in candidates)))
 
 
+def head_moved(name: str, head: str, role: str) -> ValueError:
+    """The error for a selector still naming its own `model:` (heads are recipe roles now)."""
+    return ValueError(f"{name}: `model:` moved to a recipe role — add `roles: {{{role}: {{backend: hf_head, model: M, "
+                      f"engine: {{head: {head}}}}}}}` (or `backend: vllm`) and set `role: {role}`")
+
+
 class ClassifierRewardModel(Selector):
-    """A sequence-classification reward head (e.g. a Skywork- or ArmoRM-style model). One label: the
-    reward through a sigmoid (`transform: sigmoid`, the default: a positive weight that weighted
-    voting can sum) or as is (`raw`; best-of-N ranks the same either way). Two labels: the
-    probability of label 1. The pair is rendered as a chat (user: problem, assistant: solution)
-    when the tokenizer has a template and `chat` is not false. `backend: vllm` serves the head with
-    vLLM's pooling runner (`engine:` takes the vllm backend's arguments)."""
+    """A sequence-classification reward head (e.g. a Skywork- or ArmoRM-style model) served by the
+    recipe role `role` (a backend that declares `classify`: `hf_head`, or `vllm` with `head:
+    sequence`). One label: the reward through a sigmoid (`transform: sigmoid`, the default: a
+    positive weight that weighted voting can sum) or as is (`raw`; best-of-N ranks the same either
+    way). Two labels: the probability of label 1. The pair is rendered as a chat (user: problem,
+    assistant: solution) when the role's tokenizer has a template and `chat` is not false."""
 
     name = "reward_model"
 
-    def __init__(self, model: str, device: str = "cpu", dtype: str = "auto", batch_size: int = 16,
-                 batch_wait_ms: float = 5.0, chat: bool | None = None,
-                 template: str = "{problem}\n\n{solution}", max_tokens: int = 4096,
-                 trust_remote_code: bool = False, transform: str = "sigmoid", backend: str = "hf",
-                 engine: dict[str, Any] | None = None) -> None:
+    def __init__(self, role: str = "reward_model", chat: bool | None = None,
+                 template: str = "{problem}\n\n{solution}", max_tokens: int = 4096, transform: str = "sigmoid",
+                 model: str | None = None) -> None:
+        if model is not None:
+            raise head_moved(self.name, "sequence", role)
         if transform not in ("sigmoid", "raw"):
             raise ValueError(f"transform must be 'sigmoid' or 'raw', got '{transform}'")
-        self.engine = make_head(backend, model, "sequence", device=device, dtype=dtype, batch_size=batch_size,
-                                batch_wait_ms=batch_wait_ms, trust_remote_code=trust_remote_code, **(engine or {}))
-        self.transform = transform
+        self.role, self.transform = role, transform
         self.chat, self.template, self.max_tokens = chat, _check_template(template), max_tokens
 
-    def encode(self, problem: str, solution: str) -> list[int]:
-        tok = self.engine.tokenizer
+    def encode(self, tok: Any, problem: str, solution: str) -> list[int]:
+        """The head's input for one (problem, solution) pair, with the role's tokenizer `tok`."""
         if self.chat is not False and getattr(tok, "chat_template", None):
             text = tok.apply_chat_template([{"role": "user", "content": problem},
                                             {"role": "assistant", "content": solution}], tokenize=False)
@@ -87,15 +89,9 @@ class ClassifierRewardModel(Selector):
         return exp[1] / sum(exp)
 
     async def score(self, problem: Problem, candidates: list[Candidate], ctx: Any) -> list[float]:
-        await self.engine.start()
+        role = ctx.role(self.role)
 
         async def one(c: Candidate) -> float:
-            ids = self.encode(problem.problem, c.text)
-            row = await ctx.run_external(self.name, self.engine.shape, Usage("score", len(ids)),
-                                         lambda: self.engine.logits(ids))
-            return self.reward(row)
+            return self.reward(await role.classify(self.encode(role.tokenizer, problem.problem, c.text)))
 
         return list(await asyncio.gather(*(one(c) for c in candidates)))
-
-    async def close(self) -> None:
-        await self.engine.close()

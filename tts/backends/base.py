@@ -90,6 +90,11 @@ class Backend(abc.ABC):
         """`generate` under per-request model state (`request_state`; see `tts.types.RequestState`)."""
         raise CapabilityError(f"backend '{self.name}' lacks request_state (per-request model state)")
 
+    async def classify(self, prompt_ids: list[int]) -> list[float] | list[list[float]]:
+        """A classification head's raw outputs for `prompt_ids` (`classify`): one row for a sequence
+        head, one row per token for a token head (no activation applied)."""
+        raise CapabilityError(f"backend '{self.name}' lacks classify (a reward model's head)")
+
     async def add_lora(self, name: str, path: str) -> None:
         """Load a peft adapter under `name` for requests with `extra={"lora": name}` (`lora`)."""
         raise CapabilityError(f"backend '{self.name}' lacks lora (adapters loaded at run time)")

@@ -18,7 +18,7 @@ from tts.backends.models import resolve_model
 from tts.backends.vllm_params import LoRAGate, completion_from, sampling_params, spec_decode_counts
 from tts.cost.shape import ModelShape
 from tts.progress import phase
-from tts.types import Capabilities, Generation, Sampling, StreamDelta
+from tts.types import Capabilities, CapabilityError, Generation, Sampling, StreamDelta
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,22 @@ class VLLMBackend(Backend):
                  tensor_parallel_size: int = 1, enforce_eager: bool | None = None,
                  enable_prefix_caching: bool = True, lora: bool = False, max_lora_rank: int = 16,
                  max_loras: int = 4, speculative_config: dict | None = None, kv_cache_gb: int = 1,
-                 seed: int = 0, engine_args: dict[str, Any] | None = None) -> None:
+                 seed: int = 0, head: str | None = None, trust_remote_code: bool = False,
+                 engine_args: dict[str, Any] | None = None) -> None:
+        if head not in (None, "sequence", "token"):
+            raise ValueError(f"head must be sequence or token, got '{head}'")
         self.model_path, _ = resolve_model(model)
+        self.head = head  # a classification head served by the pooling runner: classify only
         self.tokenizer_path = tokenizer
         self.lora_enabled = lora
         self.kv_cache_gb = kv_cache_gb
         self.args: dict[str, Any] = {
             "model": self.model_path, "tokenizer": tokenizer, "dtype": dtype, "max_model_len": max_model_len,
             "tensor_parallel_size": tensor_parallel_size, "enable_prefix_caching": enable_prefix_caching,
-            "seed": seed, "enforce_eager": enforce_eager,
+            "seed": seed, "enforce_eager": enforce_eager, "trust_remote_code": trust_remote_code,
         }
+        if head:
+            self.args["runner"] = "pooling"
         if gpu_memory_utilization is not None:
             self.args["gpu_memory_utilization"] = gpu_memory_utilization
         if lora:
@@ -131,8 +137,14 @@ class VLLMBackend(Backend):
 
     @property
     def capabilities(self) -> Capabilities:
+        if self.head:
+            return Capabilities(generation=False, token_prompts=False, streaming=False, scoring=False, classify=True)
         return Capabilities(token_prompts=True, streaming=True, scoring=True, lora=self.lora_enabled,
                             gradients=False)
+
+    def _generating(self, what: str) -> None:
+        if self.head:
+            raise CapabilityError(f"backend 'vllm' lacks {what} (it serves a {self.head} classification head)")
 
     # -- LoRA --------------------------------------------------------------------------------
     async def add_lora(self, name: str, path: str) -> None:
@@ -165,6 +177,7 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
+        self._generating("generation")
         await self.start()
         params = sampling_params(sampling, RequestOutputKind.FINAL_ONLY)
         lora, rid = self._lora_for(sampling), uuid.uuid4().hex
@@ -189,6 +202,7 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
+        self._generating("streaming")
         await self.start()
         params = sampling_params(sampling, RequestOutputKind.DELTA)
         lora, rid = self._lora_for(sampling), uuid.uuid4().hex
@@ -211,6 +225,7 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, SamplingParams
 
+        self._generating("scoring")
         if not prompt_ids:
             raise ValueError("score needs at least one prompt token before the continuation")
         if not continuation_ids:
@@ -229,13 +244,16 @@ class VLLMBackend(Backend):
         rows = final.prompt_logprobs[len(prompt_ids):]
         return [row[tok].logprob for row, tok in zip(rows, continuation_ids)]
 
-    async def pool(self, prompt_ids: list[int], task: str = "classify") -> list[Any]:
-        """Raw head outputs of a pooling model (engine arg `runner: pooling`): one row for
-        `classify`, one row per token for `token_classify` (no activation applied)."""
+    async def classify(self, prompt_ids: list[int]) -> list[Any]:
+        """Raw head outputs of the pooling runner (`head:` set): one row for a sequence head, one row
+        per token for a token head (no activation applied)."""
         from vllm.pooling_params import PoolingParams
 
+        if not self.head:
+            raise CapabilityError("backend 'vllm' lacks classify (set head: sequence|token to serve a reward head)")
         if not prompt_ids:
-            raise ValueError("pool needs at least one token")
+            raise ValueError("a reward model's input is empty")
+        task = "classify" if self.head == "sequence" else "token_classify"
         await self.start()
         rid, final = uuid.uuid4().hex, None
         try:
