@@ -15,7 +15,7 @@ from tts.cost.model import Usage
 from tts.cost.shape import ModelShape
 from tts.ledger import Ledger, LedgerEntry
 from tts.roles import Role
-from tts.seeds import derive_seed
+from tts.seeds import call_path, derive_seed
 from tts.types import Candidate, Generation, Problem, RequestState, Sampling, StreamDelta
 
 
@@ -60,7 +60,9 @@ class StrategyContext:
         """`prefix/k` for the k-th call with this prefix in program order."""
         k = self._calls.get(prefix, 0)
         self._calls[prefix] = k + 1
-        return f"{prefix}/{k}"
+        return call_path(prefix, k)
+
+    call = staticmethod(call_path)  # `ctx.call("think", i, round)`: the one way to name a call
 
     def extract(self, text: str) -> str | None:
         return self.extractor.extract(text) if self.extractor is not None else None

@@ -20,6 +20,7 @@ from typing import Any
 
 from tts.budget import BudgetExhausted
 from tts.context import StrategyContext
+from tts.seeds import call_path
 from tts.strategies.base import Search
 from tts.types import Answer, Candidate, Outcome, Problem
 from tts.verifiers.prm import STEP_AGGREGATES
@@ -71,9 +72,9 @@ class BeamSearch(Search):
                 info["depths"] = depth + 1
                 # the root proposes width × expansions first steps; later each beam proposes `expansions`
                 kids = await self._expand(ctx, role, prompt, live, expansions * (width if depth == 0 else 1),
-                                          f"{tag}/d{depth}")
+                                          call_path(tag, f"d{depth}"))
                 info["expansions"] += len(kids)
-                await self._score(problem, ctx, scorer, role, prompt, kids, f"{tag}/d{depth}")
+                await self._score(problem, ctx, scorer, role, prompt, kids, call_path(tag, f"d{depth}"))
                 kids.sort(key=lambda b: -b.score)
                 done += [b for b in kids if b.done]
                 live = [b for b in kids if not b.done][:width]
@@ -92,7 +93,7 @@ class BeamSearch(Search):
                                  include_stop_str_in_output=True)
 
         async def one(i: int, beam: Beam) -> list[Beam]:
-            gen = await role.generate(prompt + beam.ids, sampling, call=f"{call}/b{i}")
+            gen = await role.generate(prompt + beam.ids, sampling, call=call_path(call, f"b{i}"))
             out = []
             for comp in gen.completions:
                 text, at_separator = comp.text, comp.text.endswith(self.separator)
@@ -110,7 +111,7 @@ class BeamSearch(Search):
         async def one(i: int, beam: Beam) -> None:
             steps = [s for s in beam.steps if s.strip()] or [""]
             if self.lookahead and not beam.done:
-                steps = steps + await self._rollout(role, prompt + beam.ids, f"{call}/look{i}")
+                steps = steps + await self._rollout(role, prompt + beam.ids, call_path(call, f"look{i}"))
             values = await scorer.score_steps(problem, steps, ctx)
             beam.score = STEP_AGGREGATES[getattr(scorer, "aggregate", "last")](values)
 
@@ -122,7 +123,7 @@ class BeamSearch(Search):
         greedy = role.sampling(n=1, temperature=0.0, max_tokens=self.step_tokens, stop=(self.separator,),
                                include_stop_str_in_output=True)
         for j in range(self.lookahead):
-            comp = (await role.generate(ids, greedy, call=f"{call}/{j}")).completions[0]
+            comp = (await role.generate(ids, greedy, call=call_path(call, j))).completions[0]
             ids = ids + list(comp.token_ids)
             steps.append(comp.text.removesuffix(self.separator))
             if not comp.text.endswith(self.separator):

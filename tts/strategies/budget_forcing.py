@@ -55,7 +55,7 @@ class BudgetForcing(Search):
         role = ctx.role(self.role)
         s = role.sampling(n=1, max_tokens=self.max_thinking + self.answer_tokens,
                           extra={**role.sampling().extra, "thinking_token_budget": self.max_thinking})
-        comp = (await role.generate(role.prompt(self.think_start), s, call=f"native/{index}")).completions[0]
+        comp = (await role.generate(role.prompt(self.think_start), s, call=ctx.call("native", index))).completions[0]
         end_ids = role.encode(self.think_end)
         ids = list(comp.token_ids)
         # split on token ids: delimiters are often special tokens, which detokenised text drops
@@ -63,7 +63,7 @@ class BudgetForcing(Search):
         answer_text = role.decode(ids[cut + len(end_ids):])
         text = role.decode(ids[:cut]) + self.think_end + answer_text
         meta = {"thinking_tokens": cut, "continuations": 0, "ended_by": "native"}
-        return ctx.candidate(self.role, index, ids, text, calls=(f"native/{index}",),
+        return ctx.candidate(self.role, index, ids, text, calls=(ctx.call("native", index),),
                              answer=ctx.extract(answer_text) or ctx.extract(text), iid=False,
                              finish_reason=comp.finish_reason, meta=meta)
 
@@ -78,7 +78,7 @@ class BudgetForcing(Search):
         while thinking < self.max_thinking:
             s = role.sampling(n=1, max_tokens=self.max_thinking - thinking, stop=(self.think_end,),
                               include_stop_str_in_output=False)
-            comp = (await role.generate(prompt + ids, s, call=f"think/{index}/{continuations}")).completions[0]
+            comp = (await role.generate(prompt + ids, s, call=ctx.call("think", index, continuations))).completions[0]
             ids += comp.token_ids
             thinking += len(comp.token_ids)
             generated += len(comp.token_ids)
@@ -95,11 +95,11 @@ class BudgetForcing(Search):
         thought = list(ids)
         ids += role.encode(self.think_end + self.answer_prefix)
         s = role.sampling(n=1, max_tokens=self.answer_tokens)
-        comp = (await role.generate(prompt + ids, s, call=f"answer/{index}")).completions[0]
+        comp = (await role.generate(prompt + ids, s, call=ctx.call("answer", index))).completions[0]
         answer_text = comp.text
         text = role.decode(thought) + self.think_end + self.answer_prefix + answer_text
         meta: dict[str, Any] = {"thinking_tokens": thinking, "continuations": continuations, "ended_by": ended_by}
-        calls = (*(f"think/{index}/{k}" for k in range(continuations + 1)), f"answer/{index}")
+        calls = (*(ctx.call("think", index, k) for k in range(continuations + 1)), ctx.call("answer", index))
         return ctx.candidate(self.role, index, thought + list(comp.token_ids), text, calls=calls,
                              answer=ctx.extract(answer_text) or ctx.extract(text),
                              completion_tokens=generated + len(comp.token_ids), iid=False,

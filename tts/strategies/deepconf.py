@@ -115,7 +115,7 @@ class DeepConfOnline(Generator):
         lps: list[float] = []
         window_sum = 0.0  # sum of the last `window` log-probs, kept as tokens arrive
         aborted, finish = False, "length"
-        stream = role.stream(prompt, role.sampling(n=1, seed=seed, logprobs=True), call=f"deepconf/trace/{index}")
+        stream = role.stream(prompt, role.sampling(n=1, seed=seed, logprobs=True), call=ctx.call("deepconf", "trace", index))
         try:
             async for delta in stream:
                 ids += delta.token_ids
@@ -129,7 +129,7 @@ class DeepConfOnline(Generator):
         finally:
             await stream.aclose()
         text = role.decode(ids)
-        return ctx.candidate(self.role, index, ids, text, calls=(f"deepconf/trace/{index}",), seed=seed,
+        return ctx.candidate(self.role, index, ids, text, calls=(ctx.call("deepconf", "trace", index),), seed=seed,
                              answer=None if aborted else ctx.extract(text), logprobs=lps,
                              finish_reason="aborted" if aborted else finish, prompt_tokens=len(prompt),
                              iid=False, meta={"aborted": aborted})

@@ -55,7 +55,7 @@ class SelfRefine(Search):
 
     async def chain(self, problem: Problem, ctx: StrategyContext, index: int) -> Candidate:
         policy, critic = ctx.role(self.role), ctx.role(self.critic)
-        gen = await policy.generate(policy.prompt(), policy.sampling(n=1), call=f"draft/{index}")
+        gen = await policy.generate(policy.prompt(), policy.sampling(n=1), call=ctx.call("draft", index))
         cand = ctx.candidates(gen, self.role, start=index, iid=False)[0]
         history: list[dict[str, Any]] = []
         total = cand.completion_tokens
@@ -65,14 +65,14 @@ class SelfRefine(Search):
             ask = self.critique_t.format(problem=problem.problem, solution=cand.text)
             feedback = (await critic.generate(critic.render([{"role": "user", "content": ask}]),
                                               critic.sampling(n=1, max_tokens=self.feedback_tokens),
-                                              call=f"critique/{index}/{r}")).completions[0]
+                                              call=ctx.call("critique", index, r))).completions[0]
             history.append({"round": r, "feedback": feedback.text})
             total += len(feedback.token_ids)
             if self.done_phrase in feedback.text.lower():
                 break
             ask = self.revise_t.format(problem=problem.problem, solution=cand.text, feedback=feedback.text)
             gen = await policy.generate(policy.render([{"role": "user", "content": ask}]), policy.sampling(n=1),
-                                        call=f"revise/{index}/{r}")
+                                        call=ctx.call("revise", index, r))
             cand = ctx.candidates(gen, self.role, start=index, iid=False)[0]
             total += cand.completion_tokens
         cand.meta.update(rounds=len(history), history=history, chain_tokens=total)

@@ -44,13 +44,13 @@ class Reroute(Generator):
         gen = await role.generate(role.prompt(), role.sampling(n=n), call=call, state=state)
         also = []
         for i, trace in enumerate(state.traces):
-            row = f"{call}/s{i}"
+            row = ctx.call(call, f"s{i}")
             if trace.learn_tokens:  # the router refits of this sample
                 role.account(Usage("learn", sum(trace.learn_tokens), n=len(trace.learn_tokens)),
-                             trace.seconds_learning, f"{row}/learn")
+                             trace.seconds_learning, ctx.call(row, "learn"))
             if state.rebuilt[i]:  # its own prompt prefill and every cache rebuild
-                role.account(Usage("score", state.rebuilt[i]), 0.0, f"{row}/prefill")
-            also.append((f"{row}/learn", f"{row}/prefill"))
+                role.account(Usage("score", state.rebuilt[i]), 0.0, ctx.call(row, "prefill"))
+            also.append((ctx.call(row, "learn"), ctx.call(row, "prefill")))
         meta = [{"layers": t.layers, "reopt_at": t.reopt_at, "delta_norm": t.delta_norm,
                  "prefill_steps": t.prefill_steps, "learn_steps": len(t.learn_tokens),
                  "final_loss": t.losses[-1][2] if t.losses else None} for t in state.traces]

@@ -17,6 +17,7 @@ import logging
 import time
 
 from tts.context import StrategyContext
+from tts.seeds import call_path
 from tts.strategies.atts.conformal import MODES, ConformalCalibrator, alpha_for_budget
 from tts.strategies.atts.runner import SampleState, Turns, TurnSettings
 from tts.strategies.atts.transcript import StepScorer, Transcript, strip_eos
@@ -74,7 +75,7 @@ class ATTS(Generator):
     async def calibrate(self, ctx: StrategyContext, turns: Turns, count: int) -> list[float]:
         """Stage 0: `count` draft first steps (the test steps' own sampling), scored by the target."""
         draft, target = turns.draft, turns.target
-        gen = await draft.generate(draft.prompt(), turns.draft_sampling(count), call="atts/calibrate")
+        gen = await draft.generate(draft.prompt(), turns.draft_sampling(count), call=call_path("atts", "calibrate"))
         prompt = target.prompt()
         steps = [strip_eos(c.token_ids, turns.eos["draft"])[0] for c in gen.completions]
         ids = [s if turns.shared else target.encode(c.text) for s, c in zip(steps, gen.completions)]
@@ -118,7 +119,7 @@ class ATTS(Generator):
             meta["note"] = st.note
         ids = st.transcript.completion_ids("draft")
         # its eFLOPs: every draft, target and scoring call of this sample, as the ledger charged them
-        return ctx.candidate(self.name, st.index, ids, text, call_prefix=f"atts/s{st.index}",
-                             seed=ctx.seed(f"atts/s{st.index}"), logprobs=st.logprobs,
+        return ctx.candidate(self.name, st.index, ids, text, call_prefix=call_path("atts", f"s{st.index}"),
+                             seed=ctx.seed(call_path("atts", f"s{st.index}")), logprobs=st.logprobs,
                              finish_reason=st.finish_reason, prompt_tokens=st.transcript.prompt_len["draft"],
                              completion_tokens=st.draft_tokens + st.target_tokens, iid=self.iid, meta=meta)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tts.budget import BudgetExhausted
 from tts.context import StrategyContext
+from tts.seeds import call_path
 from tts.strategies.atts.conformal import ConformalCalibrator
 from tts.strategies.atts.transcript import Step, StepScorer, Transcript, eos_ids, same_vocab, strip_eos
 from tts.types import Completion
@@ -86,7 +87,7 @@ class Turns:
         role = self.draft if who == "draft" else self.target
         prompt = st.transcript.ids[who]
         start = time.perf_counter()
-        gen = await role.generate(prompt, sampling, call=f"atts/s{st.index}/t{turn}/{who}")
+        gen = await role.generate(prompt, sampling, call=call_path("atts", f"s{st.index}", f"t{turn}", who))
         st.busy += time.perf_counter() - start
         comp = gen.completions[0]
         ids, ended = strip_eos(comp.token_ids, self.eos[who])
@@ -112,7 +113,7 @@ class Turns:
         step_ids = added["target"]
         prefix = st.transcript.ids["target"][: len(st.transcript.ids["target"]) - len(step_ids)]
         start = time.perf_counter()
-        loss = await self.scorer.score(prefix, step_ids, call=f"atts/s{st.index}/score")
+        loss = await self.scorer.score(prefix, step_ids, call=call_path("atts", f"s{st.index}", "score"))
         st.busy += time.perf_counter() - start
         st.scored_tokens += len(step_ids)
         return loss
