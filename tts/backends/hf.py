@@ -282,6 +282,8 @@ class HFBackend(Backend):
         with self._cv:
             if self._closed:
                 return []
+            if not at_least_one and any(isinstance(j, GenJob) and j.state is not None for j in self._pending):
+                return []  # a request with its own model state waits: let the running batch drain
             taken, rows = [], 0
             for job in self._pending:
                 if not isinstance(job, GenJob) or job.state is not None:  # scores and solo requests wait
