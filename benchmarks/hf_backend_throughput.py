@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -99,6 +100,10 @@ async def main(args: argparse.Namespace) -> dict:
         "ratio_tts_vs_loop": t_loop / t_tts, "ratio_tts_vs_batched": t_batch / t_tts,
     }
     print(json.dumps(result, indent=2))
+    if args.out:
+        from provenance import write
+
+        print(f"wrote {write(args.out, {'args': vars(args), 'result': result})}")
     return result
 
 
@@ -114,4 +119,6 @@ if __name__ == "__main__":
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3, help="runs per path; the best is kept")
     ap.add_argument("--loop-prompts", type=int, default=8, help="prompts timed for the one-at-a-time loop")
+    ap.add_argument("--out", help="results file to write (e.g. benchmarks/results/hf_backend_throughput_cpu.json)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     asyncio.run(main(ap.parse_args()))
