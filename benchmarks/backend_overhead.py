@@ -4,8 +4,9 @@
 (b) tts: the same prompts and sampling as a recipe run -- `sample` generator + `majority`
     aggregator through the controller, with selectors, grading and fsynced records.
 Every sample makes exactly 64 tokens (min = max tokens). Each path runs `--repeats` times,
-alternating, and keeps its best. Prints b/a (target <= 1.05).
-Usage: python benchmarks/backend_overhead.py [--model toy:default]
+alternating, and keeps its best. Prints b/a (target <= 1.05). A controller-bound case: many short
+problems at N = 1 (`--prompts 1000 --n 1 --tokens 4`, every held-out toy problem), where per-problem work dominates.
+Usage: python benchmarks/backend_overhead.py [--model toy:default] [--out RESULTS.json]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 import uuid
@@ -26,6 +28,7 @@ def recipe(model: str, problems: int, n: int, tokens: int) -> dict:
                              "sampling": {"temperature": 1.0, "max_tokens": tokens, "min_tokens": tokens}}},
         "prompt": {"template": "{problem};", "chat": False},
         "strategy": {"generator": {"name": "sample", "role": "policy"}, "aggregator": "majority", "n": n},
+        "selectors": ["confidence"],  # mean log-probability per candidate: the selectors the docstring claims
         "extractor": {"name": "regex", "pattern": "#(-?\\d+)", "numeric": True}, "grader": "exact",
         "concurrency": problems,
     }
@@ -86,6 +89,10 @@ async def main(args: argparse.Namespace) -> dict:
               "raw_tok_per_s": round(total / t_raw), "tts_tok_per_s": round(total / t_tts),
               "ratio_tts_over_raw": round(t_tts / t_raw, 3)}
     print(json.dumps(result, indent=2))
+    if args.out:
+        from provenance import write
+
+        print(f"wrote {write(args.out, {'args': vars(args), 'result': result})}")
     return result
 
 
@@ -96,4 +103,6 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", help="results file to write, e.g. benchmarks/results/backend_overhead_cpu.json")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     asyncio.run(main(ap.parse_args()))
