@@ -12,7 +12,6 @@ from typing import Any
 
 from tts.budget import Budget, BudgetExhausted, Reservation
 from tts.cost.model import Usage
-from tts.cost.shape import ModelShape
 from tts.ledger import Ledger, LedgerEntry
 from tts.roles import Role
 from tts.seeds import call_path, derive_seed
@@ -120,13 +119,13 @@ class StrategyContext:
                 cand.scores[name] = float(value)
 
     # -- budget ------------------------------------------------------------------------------
-    def _amount(self, role: Role | None, usage: Usage, shape: ModelShape | None = None) -> float:
+    def _amount(self, role: Role, usage: Usage) -> float:
         unit = self.budget.unit
         if unit == "samples":
             return float(usage.n if usage.kind in ("generate", "stream") else 0)
         if unit == "tokens":
             return float(usage.prompt_tokens + usage.completion_tokens)
-        return self.ledger.cost(role.backend.shape if role is not None else shape, usage)
+        return self.ledger.cost(role.backend.shape, usage)
 
     def affordable_n(self, role: str, prompt_tokens: int, sampling: Sampling) -> int:
         """How many samples of this call the budget can still cover (0 if none)."""

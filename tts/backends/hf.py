@@ -282,11 +282,11 @@ class HFBackend(Backend):
         with self._cv:
             if self._closed:
                 return []
-            if not at_least_one and any(isinstance(j, GenJob) and j.state is not None for j in self._pending):
+            if not at_least_one and any(_solo(j) for j in self._pending):
                 return []  # a request with its own model state waits: let the running batch drain
             taken, rows = [], 0
             for job in self._pending:
-                if not isinstance(job, GenJob) or job.state is not None:  # scores and solo requests wait
+                if not isinstance(job, GenJob) or _solo(job):  # scores and solo requests wait
                     continue
                 if rows + len(job.rows) <= room or (at_least_one and not taken):
                     taken.append(job)
@@ -296,17 +296,14 @@ class HFBackend(Backend):
             self._inflight += live
         for job in taken:
             if job.aborted:
-                for row in job.rows:
-                    row.finished, row.finish_reason = True, "abort"
+                _abort(job)
                 job.on_done(job)
         return live
 
     def _take_solo(self) -> list[Any]:
         """Pending requests with per-request model state (each decodes alone, between batches)."""
-        from tts.backends.hf_decode import GenJob
-
         with self._cv:
-            solo = [j for j in self._pending if isinstance(j, GenJob) and j.state is not None]
+            solo = [j for j in self._pending if _solo(j)]
             self._pending = [j for j in self._pending if j not in solo]
         return solo
 
@@ -315,8 +312,7 @@ class HFBackend(Backend):
             self._inflight.append(job)
         try:
             if job.aborted:
-                for row in job.rows:
-                    row.finished, row.finish_reason = True, "abort"
+                _abort(job)
             else:
                 self._decoder.solo(job)
         except Exception as exc:  # fail this request, keep the worker alive
@@ -366,6 +362,16 @@ class HFBackend(Backend):
                 chunk = []
             if job is not None:
                 chunk.append(job)
+
+
+def _solo(job: Any) -> bool:
+    """A generation request carrying per-request model state (decoded alone, between batches)."""
+    return getattr(job, "state", None) is not None
+
+
+def _abort(job: Any) -> None:
+    for row in job.rows:
+        row.finished, row.finish_reason = True, "abort"
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, fn: Any, *args: Any) -> None:
