@@ -200,7 +200,8 @@ def summarize_outcome(outcome: Any, recipe: Any, sweep_aggregators: list[Any]) -
 
     run_dir, wanted = Path(outcome.run_dir), set(outcome.problem_ids)
     stored = RecordStore(run_dir).load()
-    extra = {"wall_seconds_this_run": outcome.wall_seconds, "problems_this_run": outcome.problems_this_run}
+    extra = {"wall_seconds_this_run": outcome.wall_seconds, "start_seconds_this_run": outcome.start_seconds,
+             "problems_this_run": outcome.problems_this_run}
     if outcome.shapes is None:
         cached = stored_summary(run_dir)
         if cached is not None and set(stored) == wanted:

@@ -70,6 +70,21 @@ async def test_n_seeds_and_logprobs_through_the_server(server_backend, toy_hf):
         assert c.logprobs == pytest.approx(reference, abs=2e-3)
 
 
+async def test_split_n_sends_one_request_per_sample_and_samples_alike(vllm_server, server_backend):
+    split = OpenAIBackend("toy:default", base_url=vllm_server.url, served_name="toy", split_n=True)
+    await split.start()
+    prompt = ids(server_backend, "7+8+9;")
+    s = Sampling(n=4, temperature=1.0, max_tokens=30, seed=5)
+    try:
+        apart = await split.generate(prompt, s)
+    finally:
+        await split.close()
+    together = await server_backend.generate(prompt, s)
+    assert [c.token_ids for c in apart.completions] == [c.token_ids for c in together.completions]
+    assert [c.seed for c in apart.completions] == [5, 6, 7, 8]
+    assert apart.prompt_tokens == 4 * together.prompt_tokens  # four requests, each prefilled (or cached)
+
+
 async def test_stream_close_aborts_on_the_server(server_backend, vllm_server):
     agen = server_backend.stream(ids(server_backend, "7+8+9;"),
                                  Sampling(max_tokens=110, min_tokens=110, temperature=1.0, seed=2))

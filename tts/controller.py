@@ -51,6 +51,7 @@ class RunOutcome:
     problems_this_run: int
     shapes: dict[str, Any] | None
     ledger: Ledger
+    start_seconds: float = 0.0  # of wall_seconds, spent starting backends (engines, tokenizers)
 
 
 class Controller:
@@ -93,8 +94,10 @@ class Controller:
                         len(problems), len(problems))
             return RunOutcome(self.run_dir, ids, 0.0, 0, None, self.ledger)
         t0 = time.perf_counter()
+        started = t0
         try:
             await self._start_backends()
+            started = time.perf_counter()
             roles = self.pieces.roles.items()
             templates = {name: role.chat_template_hash() for name, role in roles}
             if lock.exists():  # a resume: the lock stays as first written
@@ -108,7 +111,8 @@ class Controller:
             self.store.close()
             await self._close()
         shapes = {name: role.backend.shape for name, role in self.pieces.roles.items() if role.backend.shape is not None}
-        return RunOutcome(self.run_dir, ids, round(time.perf_counter() - t0, 3), self.done, shapes, self.ledger)
+        return RunOutcome(self.run_dir, ids, round(time.perf_counter() - t0, 3), self.done, shapes, self.ledger,
+                          round(started - t0, 3))
 
     async def _start_backends(self) -> None:
         if self.manage_backends:

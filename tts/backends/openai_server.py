@@ -6,6 +6,8 @@ the messages the role rendered (never decoded ids) for chat-only APIs; prompts w
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -30,7 +32,7 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str, base_url: str | list[str] = "http://127.0.0.1:8000/v1",
                  tokenizer: str | None = None, served_name: str | None = None, api: str = "completions",
                  server: str = "vllm", api_key_env: str = "OPENAI_API_KEY", timeout: float = 600.0,
-                 retries: int = 5, backoff: float = 0.5, max_concurrency: int = 64) -> None:
+                 retries: int = 5, backoff: float = 0.5, max_concurrency: int = 64, split_n: bool = False) -> None:
         if api not in ("completions", "chat"):
             raise ValueError(f"api must be 'completions' or 'chat', got '{api}'")
         if server not in ("vllm", "generic"):
@@ -39,6 +41,7 @@ class OpenAIBackend(Backend):
         self.tokenizer_path = tokenizer or model
         self.served_name = served_name or model
         self.api, self.server = api, server
+        self.split_n = split_n  # one n=1 request per sample (the shape its_hub and most clients send)
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self.pool = EndpointPool(urls, os.environ.get(api_key_env), max_concurrency, timeout, retries, backoff)
         self._tokenizer: Any = None
@@ -46,8 +49,6 @@ class OpenAIBackend(Backend):
 
     async def start(self) -> None:
         if self._tokenizer is None:
-            import asyncio
-
             await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
@@ -140,14 +141,24 @@ class OpenAIBackend(Backend):
     async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         await self.start()
         t0 = time.perf_counter()
+        if self.split_n and sampling.n > 1:
+            parts = await asyncio.gather(*(self._post(prompt_ids, _one_sample(sampling, k)) for k in range(sampling.n)))
+        else:
+            parts = [await self._post(prompt_ids, sampling)]
+        completions = [c for gen in parts for c in gen.completions]
+        return Generation(completions, prompt_tokens=sum(g.prompt_tokens for g in parts),
+                          cached_prompt_tokens=sum(g.cached_prompt_tokens for g in parts),
+                          seconds=time.perf_counter() - t0)
+
+    async def _post(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        """One request; its choices in index order and the server's own prompt-token counts."""
         path = "/completions" if self.api == "completions" else "/chat/completions"
         data = await self.pool.post(path, self._payload(prompt_ids, sampling))
         choices = sorted(data.get("choices", []), key=lambda c: c.get("index", 0))
         usage = data.get("usage") or {}
         cached = ((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0
         return Generation([self._choice(c, sampling) for c in choices],
-                          prompt_tokens=usage.get("prompt_tokens", len(prompt_ids)), cached_prompt_tokens=cached,
-                          seconds=time.perf_counter() - t0)
+                          prompt_tokens=usage.get("prompt_tokens", len(prompt_ids)), cached_prompt_tokens=cached)
 
     async def stream(self, prompt_ids: list[int], sampling: Sampling) -> AsyncIterator[StreamDelta]:
         await self.start()
@@ -176,3 +187,8 @@ class OpenAIBackend(Backend):
         data = await self.pool.post("/completions", body)
         rows = data["choices"][0]["prompt_logprobs"][len(prompt_ids):]
         return [float(row[str(tok)]["logprob"]) for row, tok in zip(rows, continuation_ids)]
+
+
+def _one_sample(s: Sampling, k: int) -> Sampling:
+    """Sample k of n as its own n=1 request, seeded as the n-request's k-th choice would be."""
+    return dataclasses.replace(s, n=1, seed=None if s.seed is None else s.seed + k)
