@@ -122,6 +122,9 @@ def test_plan_from_runs(toy_runs, tmp_path):
     proc = tts("plan", "--budget", f"{mid:g}", "--traces", str(tmp_path / "saved.jsonl"),
                "--plot", str(tmp_path / "p2.png"))
     assert "recommended" in proc.stdout
+    as_json = json.loads(tts("plan", "--budget", f"{mid:g}", "--traces", str(tmp_path / "saved.jsonl"),
+                             "--plot", str(tmp_path / "p3.png"), "--metric", "pass", "--json").stdout)
+    assert as_json["recommended"] == result["recommended"] and as_json["plot"] == str(tmp_path / "p3.png")
     default = tts("plan", "--budget", f"{mid:g}", "--runs", str(toy_runs[0]))
     assert "majority@N" in default.stdout and (toy_runs[0] / "plan.png").exists()  # not the cwd
     assert "perfect verifier" in tts("plan", "--budget", f"{mid:g}", "--runs", str(toy_runs[0]),

@@ -20,7 +20,8 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
          hardware: str = typer.Option("B200", help="intensity profile: B200, H100, H200, CPU, or a number"),
          plot: Optional[Path] = typer.Option(None, help="where to save the frontier plot (default: plan.png "
                                              "in the first run folder, else beside the traces file)"),
-         save_traces: Optional[Path] = typer.Option(None, help="also write the traces used, as JSONL")) -> None:
+         save_traces: Optional[Path] = typer.Option(None, help="also write the traces used, as JSONL"),
+         as_json: bool = typer.Option(False, "--json", help="print the plan as JSON instead of a table")) -> None:
     """Best model and N under an eFLOPs budget.
 
     Which model and N give the best accuracy under an eFLOPs budget per problem, and the oracle frontier."""
@@ -40,6 +41,9 @@ def plan(budget: float = typer.Option(..., help="eFLOPs per problem, e.g. 2e12")
         write_traces(sets, save_traces)
     plot = plot or (runs[0] if runs else Path(traces or ".").parent) / "plan.png"
     plan_figure(result).savefig(plot, dpi=110)
+    if as_json:
+        typer.echo(json.dumps({**result, "plot": str(plot)}, indent=2))
+        return
     from tts.evals.table import render_plan
 
     render_plan(result)
