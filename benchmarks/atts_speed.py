@@ -2,7 +2,10 @@
 
 Variants (same m samples per problem, same alpha, majority vote, seeds fixed by the recipe):
 target-only and draft-only sampling; ATTS synchronous (top-B per round, B = alpha*m) and
-asynchronous, each with the paper's `continue` rejection and our `replace` variant. Per variant:
+asynchronous, each with the paper's `continue` rejection and our `replace` variant; and plain
+self-consistency on the target with 2m and 3m samples, the baseline at about ATTS's eFLOPs (each
+ATTS row is compared, paired, with the one nearest its eFLOPs). alpha is the spec's default, not
+tuned on these problems. Per variant:
 accuracy with its 95% interval, the paired difference to target-only with its interval, target
 tokens generated and prefilled per problem, eFLOPs per problem, wall seconds of the run (all
 variants share engines started once, after an untimed warm-up; start-up is excluded) and, for async ATTS, the realised rejection rate per turn with its binomial
@@ -36,7 +39,16 @@ VARIANTS = {
     "async": ["strategy.generator.mode=async"],
     "sync-replace": ["strategy.generator.mode=sync", "strategy.generator.on_reject=replace"],
     "async-replace": ["strategy.generator.mode=async", "strategy.generator.on_reject=replace"],
+    # plain self-consistency on the target at about the eFLOPs ATTS spends (2 and 3 times m samples)
+    "target-only-2m": ["strategy.generator={name: sample, role: target}"],
+    "target-only-3m": ["strategy.generator={name: sample, role: target}"],
 }
+SCALE = {"target-only-2m": 2, "target-only-3m": 3}
+
+
+def overrides(name: str, m: int) -> list[str]:
+    """The variant's recipe overrides; the scaled target-only rows draw k*m samples."""
+    return VARIANTS[name] + ([f"strategy.n={SCALE[name] * m}"] if name in SCALE else [])
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -120,25 +132,42 @@ async def main() -> None:
     common = [f"strategy.n={args.m}", f"strategy.generator.alpha={args.alpha}", "sweep=null", *args.sets]
     if args.backend:
         common += [f"roles.draft.backend={args.backend}", f"roles.target.backend={args.backend}"]
-    rows, turns, base = [], {}, None
+    rows, turns, base, grades = [], {}, None, {}
     bench = Bench(Path(args.recipe), common)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             await bench.run(VARIANTS["async"], Path(tmp) / "warm-up", 4)  # first calls pay kernel set-up
             for name in args.variants.split(","):
-                records, secs = await bench.run(VARIANTS[name], Path(tmp) / name, args.problems)
+                records, secs = await bench.run(overrides(name, args.m), Path(tmp) / name, args.problems)
                 row = describe(name, records, secs, base)
+                grades[name] = [float(r.get("grade") or 0.0) for r in records]
                 if name == "target-only":
-                    base = [float(r.get("grade") or 0.0) for r in records]
+                    base = grades[name]
                 if name.startswith("async"):
                     turns[name] = per_turn(records)
                 rows.append(row)
                 print(render_row(row), flush=True)
     finally:
         await bench.close()
+    equal_eflops(rows, grades)
     print_table(rows, turns, args.alpha)
     if args.out:
-        Path(args.out).write_text(json.dumps({"args": vars(args), "rows": rows, "turns": turns}, indent=1))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from provenance import write
+
+        print(f"wrote {write(args.out, {'args': vars(args), 'rows': rows, 'turns': turns})}")
+
+
+def equal_eflops(rows: list[dict], grades: dict[str, list[float]]) -> None:
+    """Each ATTS row against the plain self-consistency row nearest its total eFLOPs (paired)."""
+    from tts.evals.metrics import paired_bootstrap
+
+    plain = [r for r in rows if r["variant"].startswith("target-only")]
+    for r in rows:
+        if r["variant"] in ("sync", "async", "sync-replace", "async-replace") and plain:
+            near = min(plain, key=lambda p: abs(p["eflops"] - r["eflops"]))
+            r["vs_equal_eflops_sc"] = {"variant": near["variant"], "eflops_ratio": r["eflops"] / near["eflops"],
+                                       "diff": paired_bootstrap(grades[r["variant"]], grades[near["variant"]])}
 
 
 def render_row(r: dict) -> str:
@@ -162,9 +191,16 @@ def print_table(rows: list[dict], turns: dict, alpha: float) -> None:
         for name in ("sync", "async", "sync-replace", "async-replace"):
             if name in by:
                 t, a = by["target-only"], by[name]
-                print(f"{name}: target generated tokens {a['target_generated'] / max(t['target_generated'], 1e-9):.2f}×, "
-                      f"target eFLOPs {a['target_eflops'] / max(t['target_eflops'], 1e-9):.2f}× target-only; "
-                      f"wall-clock speedup over target-only {t['seconds'] / a['seconds']:.2f}×")
+                print(f"{name} ÷ target-only: target generated tokens {a['target_generated'] / max(t['target_generated'], 1e-9):.2f}×, "
+                      f"target prefilled {a['target_prefill'] / max(t['target_prefill'], 1e-9):.1f}×, "
+                      f"target eFLOPs {a['target_eflops'] / max(t['target_eflops'], 1e-9):.2f}×, "
+                      f"all eFLOPs {a['eflops'] / max(t['eflops'], 1e-9):.2f}×, wall {a['seconds'] / t['seconds']:.2f}×")
+    for r in rows:
+        if "vs_equal_eflops_sc" in r:
+            e = r["vs_equal_eflops_sc"]
+            d = e["diff"]
+            print(f"{r['variant']} vs {e['variant']} (plain self-consistency, {e['eflops_ratio']:.2f}× its eFLOPs): "
+                  f"{100 * d[0]:+.1f} points [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]")
     if "sync" in by and "async" in by:
         print(f"async vs sync wall-clock: {by['sync']['seconds'] / by['async']['seconds']:.2f}×")
     for name, rows_t in turns.items():

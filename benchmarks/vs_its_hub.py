@@ -1,16 +1,20 @@
-"""tts self-consistency vs its_hub's, against the same local vLLM server, same prompts, n and
-max tokens, in one run. Also a plain async client with everything in flight (the engine's ceiling).
+"""tts self-consistency through the product path (`tts run RECIPE` on the `openai` backend, the
+controller, extraction, grading and records) against its_hub 1.2.0's, on the same local vLLM server,
+same prompts, n and max tokens, in one run; and a plain async client with everything in flight
+(the engine's ceiling). Both request shapes: n samples in one request (tts's default) and one
+request per sample (its_hub's only shape; tts with `split_n: true`).
 
-Prints completion tokens per second for each and the ratios:
-  tts / its_hub at its_hub's default concurrency (32 requests in flight)   target >= 1.3
-  tts / its_hub at matched concurrency (both unlimited)                     target >= 1.0
-  tts / plain client                                                        target >= 0.95
-(tts asks for per-token log-probs, which confidence selectors use; `tts_no_logprobs` does not,
-as the plain client and its_hub do not.)
+Ratios of completion tokens per second (targets from issue 19):
+  tts default / its_hub default (32 in flight)          >= 1.3
+  tts matched (per sample, unlimited) / its_hub unlimited  >= 1.0
+  tts / plain client, each shape                        >= 0.95
+tts's time is the run's own wall time less backend start (summary.json), as its_hub's excludes
+its imports and client set-up. Neither side asks for log-probs (majority needs none).
 Needs a venv with `its-hub[lm]==1.2.0` (--its-python). Uses 127.0.0.1, not localhost (its_hub
 hangs on localhost past ~38 queued samples). The toy model is served with a pass-through chat
-template, since its_hub speaks only the chat API.
-Usage: python benchmarks/vs_its_hub.py --its-python /tmp/itsvenv/bin/python
+template, since its_hub speaks only the chat API; SmolLM2 with its own.
+Usage: python benchmarks/vs_its_hub.py --model toy --its-python /tmp/itsvenv/bin/python
+       [--prompts 32 --n 16 --tokens 64 --repeats 3 --out benchmarks/results/vs_its_hub_toy_cpu.json]
 """
 
 from __future__ import annotations
@@ -19,57 +23,93 @@ import argparse
 import asyncio
 import json
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from provenance import write  # noqa: E402
 
 TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+# model -> what the server loads, the served name, the prompt the recipe renders, chat or not
+MODELS = {
+    "toy": {"model": "toy:default", "n_ops": 2, "template": "{problem};", "chat": False},
+    "smollm2": {"model": "pypi:smollm2-135m-instruct", "n_ops": 1, "template": "What is {problem}?", "chat": True,
+                "max_model_len": 512},
+}
 
 
-def its_hub(python: str, endpoint: str, prompts: list[str], n: int, tokens: int, concurrency: int | None) -> dict:
-    cfg = {"endpoint": endpoint, "model": "toy", "prompts": prompts, "n": n, "max_tokens": tokens,
+def prompts_of(spec: dict, count: int) -> list[str]:
+    """The user messages both sides send: the recipe's template applied to the same problems."""
+    from tts.evals.benchmarks import ToyArithmetic
+
+    return [spec["template"].format(problem=p.problem) for p in ToyArithmetic(count=count, n_ops=spec["n_ops"]).load()]
+
+
+def its_hub(python: str, endpoint: str, served: str, prompts: list[str], n: int, tokens: int,
+            concurrency: int | None) -> dict:
+    cfg = {"endpoint": endpoint, "model": served, "prompts": prompts, "n": n, "max_tokens": tokens,
            "concurrency": concurrency}
     worker = Path(__file__).with_name("its_hub_worker.py")
-    out = subprocess.run([python, str(worker), json.dumps(cfg)], capture_output=True, text=True, timeout=900)
+    out = subprocess.run([python, str(worker), json.dumps(cfg)], capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-async def through_tts(endpoint: str, prompt_ids: list[list[int]], n: int, tokens: int, logprobs: bool = True) -> dict:
-    from tts.backends.openai_server import OpenAIBackend
-    from tts.strategies.aggregators import Majority
-    from tts.types import Candidate, Sampling
-
-    backend = OpenAIBackend("toy:default", base_url=endpoint, served_name="toy", max_concurrency=1024)
-    await backend.start()
-    extract = lambda text: text.rsplit("#", 1)[-1] if "#" in text else None  # noqa: E731
-
-    async def one(i: int, ids: list[int]) -> int:
-        gen = await backend.generate(ids, Sampling(n=n, temperature=1.0, max_tokens=tokens, seed=i, logprobs=logprobs))
-        cands = [Candidate("p", k, "policy", None, c.token_ids, c.text, extract(c.text)) for k, c in enumerate(gen.completions)]
-        Majority().winners(cands)
-        return gen.completion_tokens
-
-    t0 = time.perf_counter()
-    made = await asyncio.gather(*(one(i, ids) for i, ids in enumerate(prompt_ids)))
-    seconds = time.perf_counter() - t0
-    await backend.close()
-    return {"seconds": seconds, "completion_tokens": sum(made)}
+def recipe_for(spec: dict, endpoint: str, served: str, count: int, n: int, tokens: int, matched: bool) -> dict:
+    """The self-consistency recipe a user would write for this server (majority, no selectors): tts's
+    defaults, or matched to its_hub unlimited (one request per sample, nothing held back)."""
+    engine = {"base_url": endpoint, "served_name": served, "split_n": matched}
+    if matched:
+        engine["max_concurrency"] = count * n
+    recipe = {
+        "name": "vs-its-hub", "seed": 0, "dataset": {"name": "toy_arith", "count": count, "n_ops": spec["n_ops"]},
+        "roles": {"policy": {"backend": "openai", "model": spec["model"], "engine": engine,
+                             "sampling": {"temperature": 1.0, "max_tokens": tokens, "logprobs": False}}},
+        "prompt": {"template": spec["template"], "chat": spec["chat"]},
+        "strategy": {"generator": {"name": "sample", "role": "policy"}, "aggregator": "majority", "n": n},
+        "extractor": "last_number", "grader": "exact",
+    }
+    if matched:
+        recipe["concurrency"] = count
+    return recipe
 
 
-async def plain(endpoint: str, prompts: list[str], n: int, tokens: int) -> dict:
-    async with httpx.AsyncClient(timeout=600) as client:
-        async def one(p: str) -> int:
+def through_tts(recipe: dict, folder: Path) -> dict:
+    """`tts run` in its own process; the run's wall time less backend start, and its token counts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, out = folder / "recipe.yaml", folder / "run"
+    path.write_text(yaml.safe_dump(recipe))
+    cmd = [str(Path(sys.executable).with_name("tts")), "run", str(path), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    summary = json.loads((out / "summary.json").read_text())
+    role = summary["cost_by_role"]["policy"]
+    return {"seconds": summary["wall_seconds_this_run"] - summary["start_seconds_this_run"],
+            "completion_tokens": role["completion_tokens"], "prompt_tokens": role["prompt_tokens"],
+            "accuracy": summary["accuracy"]["mean"] if isinstance(summary["accuracy"], dict) else summary["accuracy"]}
+
+
+async def plain(endpoint: str, served: str, prompts: list[str], n: int, tokens: int, split: bool) -> dict:
+    """A bare async client on the chat API, every request in flight at once."""
+    async with httpx.AsyncClient(timeout=1800, limits=httpx.Limits(max_connections=None)) as client:
+        async def one(p: str, k: int) -> int:
             r = await client.post(endpoint + "/chat/completions", json={
-                "model": "toy", "messages": [{"role": "user", "content": p}], "n": n, "max_tokens": tokens,
+                "model": served, "messages": [{"role": "user", "content": p}], "n": k, "max_tokens": tokens,
                 "temperature": 1.0})
             return r.json()["usage"]["completion_tokens"]
 
+        shape = [(p, 1) for p in prompts for _ in range(n)] if split else [(p, n) for p in prompts]
         t0 = time.perf_counter()
-        made = await asyncio.gather(*(one(p) for p in prompts))
+        made = await asyncio.gather(*(one(p, k) for p, k in shape))
         return {"seconds": time.perf_counter() - t0, "completion_tokens": sum(made)}
 
 
@@ -77,53 +117,74 @@ def rate(r: dict) -> float:
     return r["completion_tokens"] / r["seconds"]
 
 
-def main(args: argparse.Namespace) -> dict:
-    from tts.evals.benchmarks import ToyArithmetic
+def serve(name: str, spec: dict, log: Path):
+    from tts.backends.models import resolve_model
     from tts.backends.serve import VLLMServer
-    from tts.toy import DEFAULT_MODEL
-    from transformers import AutoTokenizer
 
-    template = Path(tempfile.mkdtemp()) / "passthrough.jinja"
-    template.write_text(TEMPLATE)
-    prompts = [p.problem + ";" for p in ToyArithmetic(count=args.prompts).load()]
-    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL)
-    prompt_ids = [tok.encode(p, add_special_tokens=False) for p in prompts]  # what the chat path feeds
-    server = VLLMServer(str(DEFAULT_MODEL), chat_template=str(template)).start()
+    path, _ = resolve_model(spec["model"])
+    template = None
+    if not spec["chat"]:
+        template = log.parent / "passthrough.jinja"
+        template.write_text(TEMPLATE)
+    return VLLMServer(str(path), served_name=name, chat_template=str(template) if template else None,
+                      max_model_len=spec.get("max_model_len", 128), log=log).start()
+
+
+def main(args: argparse.Namespace) -> dict:
+    spec = MODELS[args.model]
+    work = Path(tempfile.mkdtemp(prefix="vs-its-hub-"))
+    prompts = prompts_of(spec, args.prompts)
+    server = serve(args.model, spec, work / "vllm.log")
+    endpoint, served, n, tokens = server.url, args.model, args.n, args.tokens
     try:
-        endpoint = server.url
-        # Warm every request shape first: the server's first log-prob request pays a one-time cost.
-        asyncio.run(plain(endpoint, prompts[:2], 2, 4))
-        asyncio.run(through_tts(endpoint, prompt_ids[:2], 2, 4))
+        # Warm every request shape first (the first requests of a fresh server pay one-time costs).
+        asyncio.run(plain(endpoint, served, prompts[:2], 2, 4, False))
+        asyncio.run(plain(endpoint, served, prompts[:2], 2, 4, True))
+        through_tts(recipe_for(spec, endpoint, served, 2, 2, 4, False), work / "warm")
         clients = {
-            "its_hub_default": lambda: its_hub(args.its_python, endpoint, prompts, args.n, args.tokens, None),
-            "its_hub_unlimited": lambda: its_hub(args.its_python, endpoint, prompts, args.n, args.tokens, -1),
-            "tts": lambda: asyncio.run(through_tts(endpoint, prompt_ids, args.n, args.tokens)),
-            "tts_no_logprobs": lambda: asyncio.run(through_tts(endpoint, prompt_ids, args.n, args.tokens, False)),
-            "plain_client": lambda: asyncio.run(plain(endpoint, prompts, args.n, args.tokens)),
+            "its_hub_default": lambda: its_hub(args.its_python, endpoint, served, prompts, n, tokens, None),
+            "its_hub_unlimited": lambda: its_hub(args.its_python, endpoint, served, prompts, n, tokens, -1),
+            "tts_default": lambda: through_tts(recipe_for(spec, endpoint, served, args.prompts, n, tokens, False),
+                                               work / "tts_default"),
+            "tts_matched": lambda: through_tts(recipe_for(spec, endpoint, served, args.prompts, n, tokens, True),
+                                               work / "tts_matched"),
+            "plain_n_in_one": lambda: asyncio.run(plain(endpoint, served, prompts, n, tokens, False)),
+            "plain_per_sample": lambda: asyncio.run(plain(endpoint, served, prompts, n, tokens, True)),
         }
-        runs: dict = {}
-        for _ in range(args.repeats):  # alternate clients; keep each one's fastest run
+        raw: dict = {name: [] for name in clients}
+        for _ in range(args.repeats):  # alternate clients; report each one's fastest run
             for name, client in clients.items():
-                r = client()
-                if name not in runs or rate(r) > rate(runs[name]):
-                    runs[name] = r
+                raw[name].append(client())
+                print(name, round(rate(raw[name][-1])), "tok/s", flush=True)
     finally:
         server.kill()
-    result = {"prompts": args.prompts, "n": args.n, "max_tokens": args.tokens, "repeats": args.repeats,
-              "tok_per_s": {k: round(rate(v)) for k, v in runs.items()}, "runs": runs,
-              "tts_vs_its_hub_default": round(rate(runs["tts"]) / rate(runs["its_hub_default"]), 3),
-              "tts_vs_its_hub_matched": round(rate(runs["tts"]) / rate(runs["its_hub_unlimited"]), 3),
-              "tts_vs_plain_client": round(rate(runs["tts"]) / rate(runs["plain_client"]), 3),
-              "tts_no_logprobs_vs_plain_client": round(rate(runs["tts_no_logprobs"]) / rate(runs["plain_client"]), 3)}
-    print(json.dumps(result, indent=2))
+    best = {k: max(v, key=rate) for k, v in raw.items()}
+    tps = {k: round(rate(v)) for k, v in best.items()}
+
+    def ratio(a: str, b: str) -> float:
+        return round(rate(best[a]) / rate(best[b]), 3)
+
+    result = {"model": spec["model"], "prompts": args.prompts, "n": n, "max_tokens": tokens, "repeats": args.repeats,
+              "tok_per_s": tps, "runs": raw,
+              "ratios": {"tts_default_vs_its_hub_default": ratio("tts_default", "its_hub_default"),
+                         "tts_matched_vs_its_hub_unlimited": ratio("tts_matched", "its_hub_unlimited"),
+                         "tts_default_vs_plain_n_in_one": ratio("tts_default", "plain_n_in_one"),
+                         "tts_matched_vs_plain_per_sample": ratio("tts_matched", "plain_per_sample")},
+              "targets": {"tts_default_vs_its_hub_default": 1.3, "tts_matched_vs_its_hub_unlimited": 1.0,
+                          "tts_default_vs_plain_n_in_one": 0.95, "tts_matched_vs_plain_per_sample": 0.95}}
+    print(json.dumps({k: result[k] for k in ("tok_per_s", "ratios")}, indent=2))
+    if args.out:
+        print(f"wrote {write(args.out, result)}")
     return result
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=sorted(MODELS), default="toy")
     ap.add_argument("--its-python", default="/tmp/itsvenv/bin/python")
-    ap.add_argument("--prompts", type=int, default=16)
-    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", help="results file (e.g. benchmarks/results/vs_its_hub_toy_cpu.json)")
     main(ap.parse_args())
