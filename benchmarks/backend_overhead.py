@@ -1,6 +1,7 @@
 """Overhead of tts on the vllm backend, measured in one run on one engine.
 
-(a) raw vLLM: 16 prompts x n=16 x 64 tokens through `AsyncLLM.generate`, all in flight at once;
+(a) raw vLLM: 16 prompts x n=16 x 64 tokens through `AsyncLLM.generate`, all in flight at once,
+    given the prompt text (vLLM tokenizes it, as tts's path must too);
 (b) tts: the same prompts and sampling as a recipe run -- `sample` generator + `majority`
     aggregator through the controller, with selectors, grading and fsynced records.
 Every sample makes exactly 64 tokens (min = max tokens). Each path runs `--repeats` times,
@@ -34,15 +35,14 @@ def recipe(model: str, problems: int, n: int, tokens: int) -> dict:
     }
 
 
-async def raw(backend, prompts: list[list[int]], n: int, tokens: int) -> float:
+async def raw(backend, prompts: list[str], n: int, tokens: int) -> float:
     from vllm import SamplingParams
-    from vllm.inputs import TokensPrompt
     from vllm.sampling_params import RequestOutputKind
 
-    async def one(ids: list[int], seed: int) -> int:
+    async def one(text: str, seed: int) -> int:
         params = SamplingParams(n=n, temperature=1.0, max_tokens=tokens, min_tokens=tokens, logprobs=0, seed=seed,
                                 output_kind=RequestOutputKind.FINAL_ONLY)
-        async for out in backend.engine.generate(TokensPrompt(prompt_token_ids=ids), params, uuid.uuid4().hex):
+        async for out in backend.engine.generate(text, params, uuid.uuid4().hex):
             final = out
         return sum(len(c.token_ids) for c in final.outputs)
 
@@ -76,7 +76,7 @@ async def main(args: argparse.Namespace) -> dict:
 
     backend = VLLMBackend(args.model, dtype="float32", max_model_len=128)
     await backend.start()
-    prompts = [backend.tokenizer.encode(prompt_text(p.problem)) for p in ToyArithmetic(count=args.prompts).load()]
+    prompts = [prompt_text(p.problem) for p in ToyArithmetic(count=args.prompts).load()]
     await raw(backend, prompts[:2], 2, 4)  # warm-up
     t_raw = t_tts = float("inf")
     for _ in range(args.repeats):

@@ -56,9 +56,9 @@ def aggregators_at_k(aggregators: Sequence[Any], candidates: Sequence[Candidate]
 
 
 def mean_ci(values: Sequence[float], reps: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean with a percentile bootstrap interval over items. The resamples are the index draws of
-    `random.Random(seed)` (n per replicate), drawn once per (n, reps, seed) and shared by every
-    column of a table; the means are summed with numpy."""
+    """Mean with a percentile bootstrap interval over items. The resamples are index draws of
+    numpy's PCG64 seeded with `seed`, drawn once per (n, reps, seed) and shared by every column of
+    a table."""
     if not values:
         return (float("nan"),) * 3
     import numpy as np
@@ -71,14 +71,13 @@ def mean_ci(values: Sequence[float], reps: int = 2000, seed: int = 0, level: flo
 
 @functools.lru_cache(maxsize=16)
 def _resamples(n: int, reps: int, seed: int) -> Any:
-    """A (reps, n) array of bootstrap indices: replicate r holds draws r·n … r·n + n − 1 of the seeded stream."""
+    """A (reps, n) array of bootstrap indices from the seeded generator (vectorised: a pure-Python
+    draw cost 2 s per summary of 1,000 problems)."""
     import numpy as np
 
-    rng = random.Random(seed)
-    draw = rng.randrange
-    out = np.fromiter((draw(n) for _ in range(n * reps)), dtype=np.int32 if n < 2**31 else np.int64, count=n * reps)
+    out = np.random.Generator(np.random.PCG64(seed)).integers(0, n, size=(reps, n), dtype=np.int64)
     out.flags.writeable = False
-    return out.reshape(reps, n)
+    return out
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = 2000, seed: int = 0,
