@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import sys
 import time
 from collections import defaultdict
@@ -20,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 from tts.verifiers.math_extract import MathAnswer  # noqa: E402
 from tts.verifiers.math_grader import MathGrader  # noqa: E402
@@ -115,14 +116,13 @@ def main() -> None:
         for c in wrong:
             print(f"{c['id']} label={c['label']} ref={c['reference'][:40]!r} "
                   f"got={extractor.extract(c['output'])!r:.60} tail={c['output'][-80:]!r}")
-    Path(args.out).write_text(json.dumps({
-        "command": "python " + " ".join(sys.argv), "machine": platform.platform(), "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("math-verify", "latex2sympy2_extended", "sympy")},
+    write(args.out, {
+        "grader_versions": {p: version(p) for p in ("math-verify", "latex2sympy2_extended", "sympy")},
         "wall_s": round(time.perf_counter() - t0, 1), "timeout_s": args.timeout, "table": result,
         "cases": [{"id": c["id"], "source": c["source"], "label": c["label"], "ours": ga, "ours_s": round(sa, 4),
                    "math_verify": gb, "math_verify_s": round(sb, 4)}
                   for c, (ga, sa), (gb, sb) in zip(cases, a, b)],
-    }, indent=1) + "\n")
+    })
     print(f"wrote {args.out} ({len(wrong)} of {len(cases)} cases wrong for our pipeline)")
 
 

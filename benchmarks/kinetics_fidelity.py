@@ -30,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 # name: (hidden, layers, heads, kv heads, head dim, intermediate). Small enough for 2 CPU cores,
 # wide range of KV size per token relative to parameters.
@@ -206,7 +208,8 @@ def main() -> None:
     if args.worker:
         return worker(args)
     if args.fit_only:
-        results = json.loads(Path(args.fit_only).read_text())
+        saved = json.loads(Path(args.fit_only).read_text())
+        results = saved["shapes"] if isinstance(saved, dict) else saved  # files before provenance: a bare list
     else:
         tok = smollm2_tokenizer(Path(tempfile.mkdtemp()) / "tokenizer")
         results = []
@@ -219,7 +222,7 @@ def main() -> None:
                 raise SystemExit(f"shape {name} failed:\n{proc.stderr[-3000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"{name}: {len(results[-1]['cells'])} cells in {time.time() - t0:.0f} s", flush=True)
-        Path(args.out).write_text(json.dumps(results, indent=1))
+        write(args.out, {"shapes": results, "fit": fit(results)})
     print(json.dumps(fit(results), indent=1))
 
 

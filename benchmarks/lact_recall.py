@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 
 def matched_mlp(base) -> int:
@@ -63,8 +65,7 @@ def main() -> None:
     print(f"\nchance {100 / 64:.2f}%; ablations ({args.ablation_steps} steps, seed {args.seeds[0]}):")
     for a in ablations:
         print(f"- {a['variant']}: outside {100 * a['outside']:.1f}%, final loss {a['final_loss']:.3f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"runs": rows, "ablations": ablations, "steps": args.steps}, indent=1))
+    write(args.out, {"runs": rows, "ablations": ablations, "steps": args.steps})
 
 
 if __name__ == "__main__":

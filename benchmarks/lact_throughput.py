@@ -9,12 +9,13 @@ Usage: python benchmarks/lact_throughput.py [--device cpu|cuda] [--length 8192] 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 
 def main() -> None:
@@ -67,9 +68,8 @@ def main() -> None:
     for c, r in rates.items():
         print(f"| {c} | {r:,.0f} | {r / base:.2f} |")
     if args.out:
-        Path(args.out).write_text(json.dumps({"device": name, "args": vars(args),
-                                              "tokens_per_s": rates, "ratio": {c: r / base for c, r in rates.items()}},
-                                             indent=1))
+        write(args.out, {"device": name, "args": vars(args), "tokens_per_s": rates,
+                         "ratio": {c: r / base for c, r in rates.items()}})
 
 
 if __name__ == "__main__":

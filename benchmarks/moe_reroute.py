@@ -10,12 +10,13 @@ Usage: python benchmarks/moe_reroute.py [--count 50] [--kinds olmoe,qwen2_moe,mi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
               f"{100 * row['improved']:.0f}% | {100 * row['gap_closed']:.1f}% | {100 * row['control_change']:+.2f}% | "
               f"{row['steps_median']} | {row['seconds']:.0f} |", flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        write(args.out, {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +33,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1400)
     ap.add_argument("--episodes", type=int, default=500)
     ap.add_argument("--weighted", action="store_true", help="the reference's token-weighted inner loss")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=None, help="checkpoint folder (default: a temporary one)")
+    ap.add_argument("--results", default=None, help="results file (default: benchmark.json in the checkpoint folder)")
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="perk-recall-"))
     config = PERKConfig(rank=16, alpha=16.0, target_modules=("c_attn", "c_proj", "c_fc"), inner_steps=4, unroll_from=2,
@@ -61,7 +64,7 @@ def main() -> None:
     for key in ("no_inner_loop", "in_context", "perk"):
         print(f"| {key} | {100 * rows[key]:.2f}% | {rows[key] / task.CHANCE:.1f} |")
     print(f"best validation step {rows['best_step']} of {args.steps}; {rows['seconds']:.0f} s")
-    (out / "benchmark.json").write_text(json.dumps(rows, indent=1))
+    print(f"wrote {write(args.results or out / 'benchmark.json', rows)}")
 
 
 if __name__ == "__main__":

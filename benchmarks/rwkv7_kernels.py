@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 
 def main() -> None:
@@ -71,7 +73,7 @@ def main() -> None:
         results["fla_speedup"] = results["chunked"]["seconds"] / results["fla"]["seconds"]
     print(json.dumps(results, indent=1))
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1))
+        write(args.out, results)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import write  # noqa: E402
 
 
 def main() -> None:
@@ -46,8 +48,7 @@ def main() -> None:
         print(f"| {r['rule_seed']} | {100 * r['zero_state']:.1f}% | {100 * r['table_prefix']:.1f}% | "
               f"{100 * r['tuned_accuracy']:.1f}% | {100 * r['share_of_prefix']:.0f}% | "
               f"{r['zero_state_loss']:.3f} → {r['tuned_loss']:.4f} |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"pretrain": card, "rules": rows}, indent=1))
+    write(args.out, {"pretrain": card, "rules": rows})
 
 
 if __name__ == "__main__":
