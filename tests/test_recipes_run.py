@@ -73,9 +73,10 @@ def extra_overrides(stem: str, model: Path, tmp: Path) -> list[str]:
 
 # toy-arise: test_measure_cli; toy-atts: test_atts (its roles are already the toy models);
 # swebench-lite: test_swebench (it needs a repository on disk); kv-recall-perk: test_perk_generator;
-# toy-reroute: test_reroute; toy-lact-recall: test_lact; toy-state-tuning: test_rwkv7 (their packaged models are the point)
+# toy-reroute: test_reroute; toy-lact-recall: test_lact; toy-state-tuning: test_rwkv7 (their packaged models are the point);
+# toy-beam-search: test_search (on the toy model it names)
 SMOKED = [p for p in RECIPES if p.stem not in ("quickstart", "toy-arise", "toy-atts", "swebench-lite", "kv-recall-perk",
-                                           "toy-reroute", "toy-lact-recall", "toy-state-tuning")]
+                                           "toy-reroute", "toy-lact-recall", "toy-state-tuning", "toy-beam-search")]
 
 
 @needs_data

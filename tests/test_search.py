@@ -70,3 +70,35 @@ async def test_lookahead_rolls_out_greedy_steps_before_scoring(tiny_model_dir, p
         assert b["status"] == "ok"
         # every live expansion adds one greedy roll-out call
         assert b["cost"]["policy"]["calls"] > a["cost"]["policy"]["calls"]
+
+
+async def test_step_confidence_guides_beam_search_with_the_policys_own_likelihood(toy_hf, tmp_path):
+    import math
+
+    import yaml
+
+    from conftest import ROOT
+    from tts.build import build_pieces
+    from tts.controller import Controller
+    from tts.recipe import parse_recipe
+    from tts.records import read_records
+
+    recipe = yaml.safe_load((ROOT / "recipes" / "toy-beam-search.yaml").read_text())
+    pieces = build_pieces(parse_recipe(recipe))
+    await Controller(pieces, tmp_path / "beam", limit=4, progress=False).run()
+    records = read_records(tmp_path / "beam")
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    texts = {p.id: p.problem for p in pieces.problems(4)}
+    for r in records:
+        best = r["candidates"][0]
+        steps = [s for s in best["text"].split(";") if s.strip()]
+        assert len(steps) >= 2 and best["answer"] is not None  # a whole chain, e.g. 18+36=54;54-30=24#24
+        prompt = toy_hf.tokenizer.encode(texts[r["id"]] + ";")
+        ids = [toy_hf.tokenizer.encode(s + (";" if i < len(steps) - 1 else ""), add_special_tokens=False)
+               for i, s in enumerate(steps)]
+        lps = await toy_hf.score(prompt, [t for chunk in ids for t in chunk])
+        at, expect = 0, []
+        for chunk in ids:
+            expect.append(math.exp(sum(lps[at: at + len(chunk)]) / len(chunk)))
+            at += len(chunk)
+        assert best["scores"]["step_confidence"] == pytest.approx(min(expect), rel=1e-3)

@@ -66,6 +66,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "reward_model": "tts.verifiers.reward_model:ClassifierRewardModel",
         "prm": "tts.verifiers.prm:GenerativePRM",
         "prm_head": "tts.verifiers.prm:HeadPRM",
+        "step_confidence": "tts.verifiers.prm:StepConfidence",
         "judge": "tts.verifiers.judge:Judge",
         "public_tests": "tts.verifiers.code_verify:PublicTests",
         "generated_tests": "tts.verifiers.code_verify:GeneratedTests",

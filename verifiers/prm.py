@@ -7,6 +7,7 @@ product or mean). Two readings of a PRM:
   P(good) / (P(good) + P(bad)) from one call per step and label (shared prefixes).
 - `prm_head` (a token-classification head served by a recipe role, Qwen2.5-Math-PRM convention): steps
   joined by `step_token`; the step's score is the head's probability of label 1 at that token.
+- `step_confidence` (no reward model): the policy's own geometric-mean token probability of each step.
 
 `score_steps(problem, steps, ctx)` is the entry point a beam search calls on partial solutions."""
 
@@ -140,3 +141,29 @@ class HeadPRM(_StepScorer):
                 exp = [math.exp(x - max(row)) for x in row]
                 out.append(exp[1] / sum(exp) if len(row) > 1 else 1 / (1 + math.exp(-row[0])))
         return out or [0.0]
+
+
+class StepConfidence(_StepScorer):
+    """Step scores from the policy's own likelihood: exp(mean token log-probability) of each step
+    given the recipe prompt and the steps before it, from one prefill on the role `role`. No reward
+    model is needed; it rewards steps the model is sure of, so it is only as good as the model's
+    calibration (the confidence-guided baseline a sceptic compares PRMs with)."""
+
+    name = "step_confidence"
+
+    def __init__(self, role: str = "policy", separator: str = "\n\n", aggregate: str = "min",
+                 max_steps: int = 64) -> None:
+        super().__init__(separator, aggregate, max_steps)
+        self.role = role
+
+    async def score_steps(self, problem: Problem, steps: list[str], ctx: Any) -> list[float]:
+        role = ctx.role(self.role)
+        role.backend.capabilities.require(f"{type(role.backend).__name__} (role '{self.role}')", scoring=True)
+        chunks = [role.encode(step + (self.separator if i < len(steps) - 1 else "")) for i, step in enumerate(steps)]
+        lps = await role.score(role.prompt(), [t for chunk in chunks for t in chunk])
+        out, at = [], 0
+        for chunk in chunks:
+            part = lps[at: at + len(chunk)]
+            at += len(chunk)
+            out.append(math.exp(sum(part) / len(part)) if part else 0.0)
+        return out
