@@ -22,8 +22,8 @@ LEGACY = {
     "atts_speed_toy_hf.json",
     "atts_speed_toy_vllm.json", "grader_accuracy.json", "grader_accuracy_first_look.json",
     "kinetics_fidelity_cpu.json", "lact_bf16_h100.json", "lact_bf16_muon_h100.json", "lact_fp32_h100.json",
-    "lact_recall_cpu.json", "lact_throughput_cpu.json", "moe_reroute_cpu.json", "perk_recall_cpu.json",
-    "perk_recall_weighted_cpu.json", "rwkv7_kernels_h100.json", "rwkv7_state_tuning_cpu.json",
+    "lact_recall_cpu.json", "lact_throughput_cpu.json", "perk_recall_cpu.json",
+    "perk_recall_weighted_cpu.json", "rwkv7_kernels_h100.json",
 }
 
 
