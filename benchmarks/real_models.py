@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance import write  # noqa: E402
+from tts_cli import tts  # noqa: E402
 
 NO_RM = ["selectors=[confidence]",
          "sweep.aggregators=[majority, {name: weighted, selector: confidence}, {name: best, selector: confidence}]"]
@@ -41,14 +41,6 @@ OUT = {"gsm8k": "real_models_cpu.json", "arith": "real_models_arith_cpu.json",
 ARISE = {"arise_smollm2": "arith-smollm2-cpu.yaml", "arise_gemma3": "arith-gemma3-cpu.yaml"}
 ARISE_SET = ["levels={field: strategy.n, values: [1, 2, 4], min_runs: 2, max_runs: 3}", "sweep=null", *NO_RM[:1]]
 ARISE_PROBLEMS = 50
-
-
-def tts(*args: str) -> subprocess.CompletedProcess:
-    cmd = [str(Path(sys.executable).with_name("tts")), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def run_args(recipe: str, overrides: list[str], limit: int, out: Path) -> list[str]:

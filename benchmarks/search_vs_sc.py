@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance import write  # noqa: E402
+from tts_cli import tts  # noqa: E402
 
 RECIPE = ROOT / "recipes" / "toy-beam-search.yaml"
 SEARCHES = {"beam_search": [], "dvts": ["strategy.search.name=dvts", "strategy.search.subtrees=4"]}
@@ -38,12 +38,10 @@ def sc(n: int) -> list[str]:
 def run(name: str, overrides: list[str], problems: int, folder: Path) -> dict:
     """`tts run` the recipe with overrides; per-problem grade and costs, and the run's wall time."""
     out = folder / name
-    cmd = [str(Path(sys.executable).with_name("tts")), "run", str(RECIPE), "--out", str(out), "--limit", str(problems)]
+    args = ["run", str(RECIPE), "--out", str(out), "--limit", str(problems)]
     for o in overrides:
-        cmd += ["--set", o]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        args += ["--set", o]
+    tts(*args)
     summary = json.loads((out / "summary.json").read_text())
     rows = {}
     for line in (out / "records.jsonl").read_text().splitlines():
@@ -53,7 +51,7 @@ def run(name: str, overrides: list[str], problems: int, folder: Path) -> dict:
                          "generated": sum(c.get("completion_tokens", 0) for c in cost),
                          "prefill": sum(c.get("prompt_tokens", 0) - c.get("cached_tokens", 0) for c in cost),
                          "eflops": sum(c.get("eflops", 0.0) for c in cost)}
-    return {"command": " ".join(["tts", *cmd[1:]]), "wall_seconds": summary["wall_seconds_this_run"], "problems": rows}
+    return {"command": " ".join(["tts", *args]), "wall_seconds": summary["wall_seconds_this_run"], "problems": rows}
 
 
 def means(rows: dict, ids: list[str]) -> dict:

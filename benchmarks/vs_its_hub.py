@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance import write  # noqa: E402
+from tts_cli import tts  # noqa: E402
 
 TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 # its_hub's "unlimited" orchestrator still sends through aiohttp's default connector, which holds at
@@ -91,10 +92,7 @@ def through_tts(recipe: dict, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     path, out = folder / "recipe.yaml", folder / "run"
     path.write_text(yaml.safe_dump(recipe))
-    cmd = [str(Path(sys.executable).with_name("tts")), "run", str(path), "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
+    tts("run", str(path), "--out", str(out))
     summary = json.loads((out / "summary.json").read_text())
     role = summary["cost_by_role"]["policy"]
     return {"seconds": summary["wall_seconds_this_run"] - summary["start_seconds_this_run"],
