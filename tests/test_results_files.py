@@ -19,7 +19,7 @@ DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "
 NAMED = re.compile(r"benchmarks/results/[\w./*{},-]+\.json")
 # written before benchmarks/provenance.py; each is to be rerun by its script (issue 19, part 3)
 LEGACY = {
-    "grader_accuracy.json", "grader_accuracy_first_look.json",
+    "grader_accuracy_first_look.json",
     "kinetics_fidelity_cpu.json", "lact_bf16_h100.json", "lact_bf16_muon_h100.json", "lact_fp32_h100.json",
     "lact_recall_cpu.json", "lact_throughput_cpu.json", "perk_recall_cpu.json",
     "perk_recall_weighted_cpu.json", "rwkv7_kernels_h100.json",
