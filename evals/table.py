@@ -42,8 +42,9 @@ def render(summary: dict[str, Any], console: Any = None) -> None:
         head.add_row("throughput problems / s (this invocation)", f"{ran / wall:.3f}")
     head.add_row(f"eFLOPs / problem ({cost_label(summary.get('cost_model', ''))})", f"{summary['eflops_per_problem']:.3g}")
     if wall is not None:
-        start = summary.get("start_seconds_this_run") or 0.0
-        head.add_row("wall seconds (this invocation)", f"{wall:.1f}" + (f" ({start:.1f} starting backends)" if start else ""))
+        head.add_row("wall seconds (this invocation)", f"{wall:.1f}")
+        if summary.get("start_seconds_this_run"):
+            head.add_row("of which starting backends", f"{summary['start_seconds_this_run']:.1f}")
     console.print(head)
     if "(" in summary.get("cost_model", ""):
         console.print("eFLOPs follow the named hardware profile, not this machine; another: "
