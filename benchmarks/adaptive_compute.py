@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -164,11 +165,19 @@ def rules(window: int, with_deepconf: bool = True) -> dict[str, dict[str, Any]]:
     return out
 
 
-def price(shape: Any, prompt: int, lengths: list[int]) -> float:
-    """Kinetics eFLOPs (B200 profile) of one prompt prefilled once and these samples decoded."""
-    from tts.cost.model import KineticsCost, Usage
+@functools.lru_cache(maxsize=1)
+def _kinetics() -> Any:
+    from tts.cost.model import KineticsCost
 
-    return KineticsCost()(shape, Usage("generate", prompt, 0, tuple(lengths), len(lengths)))
+    return KineticsCost()
+
+
+def price(shape: Any, prompt: int, lengths: list[int]) -> float:
+    """Kinetics eFLOPs (B200 profile) of one prompt prefilled once and these samples decoded (called
+    for every setting, problem and order: the cost model is built once)."""
+    from tts.cost.model import Usage
+
+    return _kinetics()(shape, Usage("generate", prompt, 0, tuple(lengths), len(lengths)))
 
 
 def per_problem(data: list[dict], orders: int, window: int, shape: Any, seed: int = 0, deepconf: bool = True) -> dict:

@@ -42,9 +42,9 @@ class RecordStore:
         return out
 
     def append(self, record: dict[str, Any]) -> bool:
-        """Write one record (flushed before returning; fsynced within `FSYNC_SECONDS`). A record that cannot be written
-        as JSON (an object, a NaN) is replaced by an error record naming the field, so one problem
-        fails instead of the run; returns False then."""
+        """Write one record (flushed before returning; fsynced at most `FSYNC_SECONDS` later, or at
+        close). A record that cannot be written as JSON (an object, a NaN) is replaced by an error
+        record naming the field, so one problem fails instead of the run; returns False then."""
         try:
             line, ok = _dumps(record), True
         except (TypeError, ValueError) as exc:
