@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from conftest import ROOT
+from stub_http import stub_server
 from tts.backends.base import BackendError
 from tts.backends.endpoints import EndpointPool
 from tts.backends.openai_server import OpenAIBackend
@@ -117,24 +117,31 @@ async def test_dead_endpoint_fails_over_to_a_live_one(vllm_server, server_backen
     await backend.close()
 
 
+async def post_through_pool(url: str, **kw) -> dict:
+    """One POST through a fresh pool, closed afterwards whatever happened."""
+    pool = EndpointPool([url], backoff=0.001, **kw)
+    try:
+        return await pool.post("/completions", {})
+    finally:
+        await pool.close()
+
+
 def test_retries_on_429_and_5xx_then_gives_up():
     calls = []
 
-    def handler(request):
-        calls.append(request.url.host)
+    def flaky(path, body):
+        calls.append(path)
         status = [429, 503, 200][min(len(calls) - 1, 2)]
-        return httpx.Response(status, json={"ok": True} if status == 200 else {"error": "busy"})
+        return status, {"ok": True} if status == 200 else {"error": "busy"}
 
-    pool = EndpointPool(["http://a/v1"], retries=4, backoff=0.001, transport=httpx.MockTransport(handler))
-    assert asyncio.run(pool.post("/completions", {})) == {"ok": True} and len(calls) == 3
-
-    pool = EndpointPool(["http://a/v1"], retries=2, backoff=0.001,
-                        transport=httpx.MockTransport(lambda r: httpx.Response(500, text="boom")))
-    with pytest.raises(BackendError, match="failed after 3 tries"):
-        asyncio.run(pool.post("/completions", {}))
-    pool = EndpointPool(["http://a/v1"], transport=httpx.MockTransport(lambda r: httpx.Response(400, text="bad")))
-    with pytest.raises(BackendError, match="HTTP 400"):  # a client error is not retried
-        asyncio.run(pool.post("/completions", {}))
+    with stub_server(flaky) as url:
+        assert asyncio.run(post_through_pool(url, retries=4)) == {"ok": True} and calls == ["/completions"] * 3
+    with stub_server(lambda path, body: (500, "boom")) as url:
+        with pytest.raises(BackendError, match="failed after 3 tries"):
+            asyncio.run(post_through_pool(url, retries=2))
+    with stub_server(lambda path, body: (400, "bad")) as url:
+        with pytest.raises(BackendError, match="HTTP 400"):  # a client error is not retried
+            asyncio.run(post_through_pool(url, retries=2))
 
 
 def test_least_outstanding_balancing():
@@ -152,25 +159,29 @@ def test_chat_api_payload_and_parsing():
 
     seen = {}
 
-    def handler(request):
-        seen.update(json.loads(request.content))
-        return httpx.Response(200, json={"choices": [{"index": 0, "message": {"content": "#24"},
-                                                      "finish_reason": "stop"}], "usage": {"prompt_tokens": 5}})
+    def handler(path, body):
+        seen.update(body)
+        return 200, {"choices": [{"index": 0, "message": {"content": "#24"}, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 5}}
 
-    backend = OpenAIBackend("toy:default", api="chat", server="generic")
-    backend.pool.transport = httpx.MockTransport(handler)
-    asyncio.run(backend.start())
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "7+8+9;"}]
-    ids = PromptIds(backend.tokenizer.encode("7+8+9;"), messages)
-    gen = asyncio.run(backend.generate(ids, Sampling(temperature=0, max_tokens=5)))
-    assert seen["messages"] == messages and gen.completions[0].text == "#24"
-    assert not backend.capabilities.token_prompts
-    with pytest.raises(BackendError, match="not rendered from messages"):
-        asyncio.run(backend.generate(ids + [5], Sampling(max_tokens=5)))  # a continuation is plain ids
-    with pytest.raises(BackendError, match="assistant prefix needs a vLLM server"):
-        asyncio.run(backend.generate(PromptIds(list(ids), messages, "Let me"), Sampling(max_tokens=5)))
-    with pytest.raises(Exception, match="lacks scoring"):
-        asyncio.run(backend.score([1, 2], [3]))
+    async def ask(url: str) -> None:
+        backend = OpenAIBackend("toy:default", base_url=url, api="chat", server="generic")
+        await backend.start()
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "7+8+9;"}]
+        ids = PromptIds(backend.tokenizer.encode("7+8+9;"), messages)
+        gen = await backend.generate(ids, Sampling(temperature=0, max_tokens=5))
+        assert seen["messages"] == messages and gen.completions[0].text == "#24"
+        assert not backend.capabilities.token_prompts
+        with pytest.raises(BackendError, match="not rendered from messages"):
+            await backend.generate(ids + [5], Sampling(max_tokens=5))  # a continuation is plain ids
+        with pytest.raises(BackendError, match="assistant prefix needs a vLLM server"):
+            await backend.generate(PromptIds(list(ids), messages, "Let me"), Sampling(max_tokens=5))
+        with pytest.raises(Exception, match="lacks scoring"):
+            await backend.score([1, 2], [3])
+        await backend.close()
+
+    with stub_server(handler) as url:
+        asyncio.run(ask(url))
 
 
 @pytest.fixture(scope="module")

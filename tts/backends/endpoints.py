@@ -1,6 +1,9 @@
 """A pool of OpenAI-compatible endpoints: least-outstanding-requests balancing, a concurrency cap
 per endpoint, timeouts, and retries with exponential backoff and jitter on 429, 5xx and connection
-errors. One endpoint per vLLM server (per node or GPU) is how a run scales past one machine."""
+errors. One endpoint per vLLM server (per node or GPU) is how a run scales past one machine.
+
+The HTTP client is aiohttp: with hundreds of one-sample requests in flight (`split_n`), httpx's
+connection pool cost ~6x the throughput on a toy vLLM server (benchmarks/vs_its_hub.py)."""
 
 from __future__ import annotations
 
@@ -37,34 +40,50 @@ class RetryableError(Exception):
     """A failure worth another try (on this or another endpoint)."""
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What a dropped, refused or timed-out connection raises (worth another try)."""
+    import aiohttp
+
+    return (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)
+
+
 class EndpointPool:
     """POST JSON to the least busy healthy endpoint, retrying transient failures elsewhere."""
 
     def __init__(self, urls: list[str], api_key: str | None = None, max_concurrency: int = 64,
-                 timeout: float = 600.0, retries: int = 5, backoff: float = 0.5, max_backoff: float = 20.0,
-                 transport: Any = None) -> None:
+                 timeout: float = 600.0, retries: int = 5, backoff: float = 0.5, max_backoff: float = 20.0) -> None:
         if not urls:
             raise ValueError("openai backend needs at least one base_url")
         self.endpoints = [Endpoint(u, max_concurrency) for u in urls]
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
-        self.timeout, self.api_key, self.transport = timeout, api_key, transport
-        self._client: Any = None
+        self.timeout, self.api_key = timeout, api_key
+        self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.rng = random.Random()
 
     @property
-    def client(self) -> Any:
-        import httpx
+    def session(self) -> Any:
+        """One aiohttp session per event loop (a session cannot outlive the loop it was made on);
+        no connection cap of its own, since each endpoint's semaphore is the cap."""
+        import aiohttp
 
-        if self._client is None:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop or self._session.closed:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=10.0), headers=headers,
-                                             limits=httpx.Limits(max_connections=None), transport=self.transport)
-        return self._client
+            timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=10.0)
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout, read_bufsize=2**20,
+                                                  headers=headers)
+            self._loop = loop
+        return self._session
+
+    def open(self) -> None:
+        """Make this loop's session now (call from inside the loop that will use it)."""
+        _ = self.session
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None and self._loop is asyncio.get_running_loop():
+            await self._session.close()
+        self._session = self._loop = None
 
     def pick(self) -> Endpoint:
         """The healthy endpoint with the fewest requests in flight (ties at random)."""
@@ -97,18 +116,24 @@ class EndpointPool:
         raise BackendError(f"openai backend: {path} failed after {self.retries + 1} tries: {last}")
 
     async def _post_once(self, ep: Endpoint, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        import httpx
-
         try:
-            resp = await self.client.post(ep.url + path, json=payload)
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            async with self.session.post(ep.url + path, json=payload) as resp:
+                await self._check(resp, ep, path)
+                data = await resp.read()
+        except _transport_errors() as exc:
             raise RetryableError(f"{ep.url}: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code in RETRY_STATUS:
-            raise RetryableError(f"{ep.url}: HTTP {resp.status_code}: {resp.text[:200]}")
-        if resp.status_code >= 400:
-            raise BackendError(f"openai backend: {ep.url}{path}: HTTP {resp.status_code}: {resp.text[:300]}")
         ep.failures = 0
-        return resp.json()
+        return json.loads(data)
+
+    @staticmethod
+    async def _check(resp: Any, ep: Endpoint, path: str) -> None:
+        """Raise for an HTTP error: retryable for overload and server faults, final otherwise."""
+        if resp.status < 400:
+            return
+        body = (await resp.read()).decode(errors="replace")
+        if resp.status in RETRY_STATUS:
+            raise RetryableError(f"{ep.url}: HTTP {resp.status}: {body[:200]}")
+        raise BackendError(f"openai backend: {ep.url}{path}: HTTP {resp.status}: {body[:300]}")
 
     def _mark_down(self, ep: Endpoint) -> None:
         ep.failures += 1
@@ -118,8 +143,6 @@ class EndpointPool:
     async def stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Server-sent events as dicts; retried only until the first event arrives. Closing the
         iterator closes the connection, which makes a vLLM server abort the request."""
-        import httpx
-
         for attempt in range(self.retries + 1):
             ep = self.pick()
             started = False
@@ -127,23 +150,34 @@ class EndpointPool:
                 async with ep.sem:
                     ep.outstanding += 1
                     try:
-                        async with self.client.stream("POST", ep.url + path, json=payload) as resp:
-                            if resp.status_code in RETRY_STATUS:
-                                raise RetryableError(f"{ep.url}: HTTP {resp.status_code}")
-                            if resp.status_code >= 400:
-                                body = (await resp.aread()).decode()[:300]
-                                raise BackendError(f"openai backend: {ep.url}{path}: HTTP {resp.status_code}: {body}")
-                            async for line in resp.aiter_lines():
-                                if line.startswith("data: ") and line[6:].strip() != "[DONE]":
-                                    started = True
-                                    yield json.loads(line[6:])
-                            return
+                        async for event in self._events(ep, path, payload):
+                            started = True
+                            yield event
+                        return
                     finally:
                         ep.outstanding -= 1
-            except (RetryableError, httpx.TransportError) as exc:
+            except (RetryableError, *_transport_errors()) as exc:
                 if started:
                     raise BackendError(f"openai backend: stream broke after it started: {exc}") from exc
                 self._mark_down(ep)
                 if attempt == self.retries:
                     raise BackendError(f"openai backend: {path} stream failed after {attempt + 1} tries: {exc}") from exc
                 await asyncio.sleep(self._delay(attempt))
+
+    async def _events(self, ep: Endpoint, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The `data:` events of one streamed response; the connection is closed, not pooled, when
+        the consumer stops early."""
+        resp = await self.session.post(ep.url + path, json=payload)
+        done = False
+        try:
+            await self._check(resp, ep, path)
+            async for raw in resp.content:
+                line = raw.decode().strip()
+                if line.startswith("data: ") and line[6:].strip() != "[DONE]":
+                    yield json.loads(line[6:])
+            done = True
+        finally:
+            if done:
+                resp.release()
+            else:
+                resp.close()

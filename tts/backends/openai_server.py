@@ -50,6 +50,7 @@ class OpenAIBackend(Backend):
     async def start(self) -> None:
         if self._tokenizer is None:
             await asyncio.to_thread(self._load)
+        self.pool.open()  # the HTTP client's import and set-up belong to start, not the first request
 
     def _load(self) -> None:
         from transformers import AutoConfig, AutoTokenizer
