@@ -84,8 +84,8 @@ class StrategyContext:
     def paid_for(self, calls: tuple[str, ...] = (), prefix: str | None = None) -> float:
         """eFLOPs of this problem's ledger entries for `calls` (or every call under `prefix/`)."""
         wanted = set(calls)
-        return sum(e.eflops for e in self.ledger.entries if e.problem_id == self.problem.id
-                   and (e.call in wanted or (prefix is not None and e.call.startswith(prefix + "/"))))
+        return sum(e.eflops for e in self.ledger.problem_entries(self.problem.id)
+                   if e.call in wanted or (prefix is not None and e.call.startswith(prefix + "/")))
 
     def candidate(self, role: str, index: int, token_ids: list[int], text: str, *, calls: tuple[str, ...] = (),
                   call_prefix: str | None = None, eflops: float | None = None, answer: Any = _EXTRACT, seed: int | None = None,

@@ -4,8 +4,8 @@ tokens, seconds, eFLOPs under the run's cost model), with totals per problem, pe
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 
 from tts.cost.model import CostModel, KineticsCost, Usage
 from tts.cost.shape import ModelShape
@@ -65,7 +65,10 @@ class Totals:
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict[str, float]:
-        return {**asdict(self), "tokens": self.tokens}
+        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "cached_tokens": self.cached_tokens,
+                "completion_tokens": self.completion_tokens, "seconds": self.seconds, "eflops": self.eflops,
+                "spec_accepted_tokens": self.spec_accepted_tokens, "spec_draft_tokens": self.spec_draft_tokens,
+                "tokens": self.tokens}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Totals":
@@ -77,8 +80,19 @@ class Ledger:
 
     def __init__(self, cost_model: CostModel | None = None) -> None:
         self.cost_model = cost_model if cost_model is not None else KineticsCost()
-        self.entries: list[LedgerEntry] = []
+        # Live entries in arrival order, and the same entries by problem: a problem's totals and its
+        # forgetting cost its own calls, not every call in flight (a run holds thousands at once).
+        self._all: dict[int, LedgerEntry] = {}
+        self._by_problem: dict[str, list[LedgerEntry]] = defaultdict(list)
         self.hooks: list[Callable[[LedgerEntry], None]] = []
+
+    @property
+    def entries(self) -> list[LedgerEntry]:
+        """Every live entry, in the order recorded."""
+        return list(self._all.values())
+
+    def problem_entries(self, problem_id: str) -> list[LedgerEntry]:
+        return list(self._by_problem.get(problem_id, ()))
 
     @property
     def cost_name(self) -> str:
@@ -89,24 +103,27 @@ class Ledger:
         return 0.0 if shape is None else float(self.cost_model(shape, usage))
 
     def record(self, entry: LedgerEntry) -> None:
-        self.entries.append(entry)
+        self._all[id(entry)] = entry
+        self._by_problem[entry.problem_id].append(entry)
         for hook in self.hooks:
             hook(entry)
 
+    def _select(self, problem_id: str | None) -> Iterable[LedgerEntry]:
+        return self._all.values() if problem_id is None else self._by_problem.get(problem_id, ())
+
     def totals(self, problem_id: str | None = None) -> Totals:
         t = Totals()
-        for e in self.entries:
-            if problem_id is None or e.problem_id == problem_id:
-                t.add(e)
+        for e in self._select(problem_id):
+            t.add(e)
         return t
 
     def by_role(self, problem_id: str | None = None) -> dict[str, Totals]:
         out: dict[str, Totals] = defaultdict(Totals)
-        for e in self.entries:
-            if problem_id is None or e.problem_id == problem_id:
-                out[e.role].add(e)
+        for e in self._select(problem_id):
+            out[e.role].add(e)
         return dict(out)
 
     def forget(self, problem_id: str) -> None:
         """Drop a finished problem's entries once its record holds them (keeps memory flat)."""
-        self.entries = [e for e in self.entries if e.problem_id != problem_id]
+        for e in self._by_problem.pop(problem_id, ()):
+            self._all.pop(id(e), None)
