@@ -37,7 +37,7 @@ def recipe(model: str, problems: int, n: int, tokens: int) -> dict:
     }
 
 
-async def raw_frozen(backend, prompts: list[str], n: int, tokens: int) -> float:
+async def raw_frozen(backend, prompts: list[str], n: int, tokens: int) -> tuple[float, float]:
     import gc
 
     gc.freeze()
@@ -47,7 +47,7 @@ async def raw_frozen(backend, prompts: list[str], n: int, tokens: int) -> float:
         gc.unfreeze()
 
 
-async def raw(backend, prompts: list[str], n: int, tokens: int) -> float:
+async def raw(backend, prompts: list[str], n: int, tokens: int) -> tuple[float, float]:
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
@@ -58,13 +58,13 @@ async def raw(backend, prompts: list[str], n: int, tokens: int) -> float:
             final = out
         return sum(len(c.token_ids) for c in final.outputs)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     made = await asyncio.gather(*(one(p, i) for i, p in enumerate(prompts)))
     assert sum(made) == len(prompts) * n * tokens
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.thread_time() - c0
 
 
-async def through_tts(backend, model: str, problems: int, n: int, tokens: int) -> float:
+async def through_tts(backend, model: str, problems: int, n: int, tokens: int) -> tuple[float, float]:
     from tts.build import build_pieces
     from tts.runner import run_pieces
     from tts.recipe import parse_recipe
@@ -73,12 +73,12 @@ async def through_tts(backend, model: str, problems: int, n: int, tokens: int) -
     pieces.backends = {"shared": backend}  # the same engine as the raw path
     for role in pieces.roles.values():
         role.backend = backend
-    t0 = time.perf_counter()  # the engine is shared with the raw path: the run leaves it open
+    t0, c0 = time.perf_counter(), time.thread_time()  # the engine is shared with the raw path: the run leaves it open
     summary = await run_pieces(pieces, Path(tempfile.mkdtemp()) / "run", progress=False, manage_backends=False)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.thread_time() - c0
     assert summary["ok"] == problems
     assert summary["cost_by_role"]["policy"]["completion_tokens"] == problems * n * tokens
-    return elapsed
+    return elapsed, cpu
 
 
 async def main(args: argparse.Namespace) -> dict:
@@ -90,18 +90,22 @@ async def main(args: argparse.Namespace) -> dict:
     await backend.start()
     prompts = [prompt_text(p.problem) for p in ToyArithmetic(count=args.prompts).load()]
     await raw(backend, prompts[:2], 2, 4)  # warm-up
-    t_raw = t_frozen = t_tts = float("inf")
+    runs: dict[str, list[tuple[float, float]]] = {"raw": [], "raw_frozen_heap": [], "tts": []}
     for _ in range(args.repeats):
-        t_raw = min(t_raw, await raw(backend, prompts, args.n, args.tokens))
-        t_frozen = min(t_frozen, await raw_frozen(backend, prompts, args.n, args.tokens))
-        t_tts = min(t_tts, await through_tts(backend, args.model, args.prompts, args.n, args.tokens))
+        runs["raw"].append(await raw(backend, prompts, args.n, args.tokens))
+        runs["raw_frozen_heap"].append(await raw_frozen(backend, prompts, args.n, args.tokens))
+        runs["tts"].append(await through_tts(backend, args.model, args.prompts, args.n, args.tokens))
+    (t_raw, c_raw), (t_frozen, c_frozen), (t_tts, c_tts) = (min(runs[k]) for k in ("raw", "raw_frozen_heap", "tts"))
     await backend.close()
     total = args.prompts * args.n * args.tokens
     result = {"model": args.model, "prompts": args.prompts, "n": args.n, "tokens": args.tokens,
               "repeats": args.repeats, "raw_vllm_s": round(t_raw, 3), "raw_frozen_heap_s": round(t_frozen, 3), "tts_s": round(t_tts, 3),
               "raw_tok_per_s": round(total / t_raw), "tts_tok_per_s": round(total / t_tts),
               "ratio_tts_over_raw": round(t_tts / t_raw, 3),
-              "ratio_tts_over_raw_frozen_heap": round(t_tts / t_frozen, 3)}
+              "ratio_tts_over_raw_frozen_heap": round(t_tts / t_frozen, 3),
+              # main-thread CPU seconds of each path's fastest run (the event loop does all of tts's work)
+              "main_thread_cpu_s": {"raw": round(c_raw, 3), "raw_frozen_heap": round(c_frozen, 3), "tts": round(c_tts, 3)},
+              "runs": {k: [{"seconds": round(w, 4), "main_thread_cpu_s": round(c, 4)} for w, c in v] for k, v in runs.items()}}
     print(json.dumps(result, indent=2))
     if args.out:
         from provenance import write

@@ -5,16 +5,16 @@ same prompts, n and max tokens, in one run; and a plain async client with everyt
 request per sample (its_hub's only shape; tts with `split_n: true`).
 
 Ratios of completion tokens per second (targets from issue 19):
-  tts default / its_hub default (32 in flight)          >= 1.3
-  tts matched (per sample, 100 connections) / its_hub unlimited (aiohttp's 100)  >= 1.0
-  tts / plain client, each shape                        >= 0.95
+  tts default / its_hub default (each at its defaults; its_hub: 32 requests in flight)  >= 1.3
+  tts per sample, all in flight / its_hub unlimited (all in flight)                    >= 1.0
+  tts / plain client, each shape, all in flight                                        >= 0.95
 tts's time is the run's own wall time less backend start (summary.json), as its_hub's excludes
 its imports and client set-up. Neither side asks for log-probs (majority needs none).
 Needs a venv with `its-hub[lm]==1.2.0` (--its-python). Uses 127.0.0.1, not localhost (its_hub
 hangs on localhost past ~38 queued samples). The toy model is served with a pass-through chat
 template, since its_hub speaks only the chat API; SmolLM2 with its own.
 Usage: python benchmarks/vs_its_hub.py --model toy --its-python /tmp/itsvenv/bin/python
-       [--prompts 32 --n 16 --tokens 64 --repeats 3 --out benchmarks/results/vs_its_hub_toy_cpu.json]
+       [--prompts 128 --n 16 --tokens 64 --repeats 3 --out benchmarks/results/vs_its_hub_toy_cpu.json]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +37,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import write  # noqa: E402
 from tts_cli import tts  # noqa: E402
 
-TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-# its_hub's "unlimited" orchestrator still sends through aiohttp's default connector, which holds at
-# most 100 connections: "matched" clients get the same cap (past it, one vLLM CPU server slows down
-# for every client: 512 per-sample requests at once ran at a fifth of the rate).
-MATCHED_CONNECTIONS = 100
+# The toy tokenizer starts every prompt with <bos>; a chat request is tokenized without special
+# tokens, so the template adds it: both sides then send the same prompt tokens.
+TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+# its_hub's "unlimited" orchestrator opens one aiohttp session per problem (each holding up to 100
+# connections), so with n <= 100 every request of a run is in flight at once: the "all in flight"
+# configurations send everything at once too (tts: max_concurrency = problems x n).
 # model -> what the server loads, the served name, the prompt the recipe renders, chat or not
 MODELS = {
     "toy": {"model": "toy:default", "n_ops": 2, "template": "{problem};", "chat": False},
@@ -68,12 +69,18 @@ def its_hub(python: str, endpoint: str, served: str, prompts: list[str], n: int,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def recipe_for(spec: dict, endpoint: str, served: str, count: int, n: int, tokens: int, matched: bool) -> dict:
-    """The self-consistency recipe a user would write for this server (majority, no selectors): tts's
-    defaults, or matched to its_hub unlimited (one request per sample, nothing held back)."""
-    engine = {"base_url": endpoint, "served_name": served, "split_n": matched}
-    if matched:
-        engine["max_concurrency"] = MATCHED_CONNECTIONS
+# tts configurations: its defaults (16 problems in flight, up to 64 requests per endpoint, n in
+# one request), and everything in flight in each request shape (what its_hub unlimited and the
+# plain client do), so a ratio against them compares clients, not how much each holds back.
+SHAPES = {"default": {}, "n_in_one": {"split_n": False}, "per_sample": {"split_n": True}}
+
+
+def recipe_for(spec: dict, endpoint: str, served: str, count: int, n: int, tokens: int, shape: str) -> dict:
+    """The self-consistency recipe a user would write for this server (majority, no selectors), in
+    one of SHAPES."""
+    engine = {"base_url": endpoint, "served_name": served, **SHAPES[shape]}
+    if shape != "default":
+        engine["max_concurrency"] = count * n
     recipe = {
         "name": "vs-its-hub", "seed": 0, "dataset": {"name": "toy_arith", "count": count, "n_ops": spec["n_ops"]},
         "roles": {"policy": {"backend": "openai", "model": spec["model"], "engine": engine,
@@ -82,15 +89,17 @@ def recipe_for(spec: dict, endpoint: str, served: str, count: int, n: int, token
         "strategy": {"generator": {"name": "sample", "role": "policy"}, "aggregator": "majority", "n": n},
         "extractor": "last_number", "grader": "exact",
     }
-    if matched:
+    if shape != "default":
         recipe["concurrency"] = count
     return recipe
 
 
 def through_tts(recipe: dict, folder: Path) -> dict:
-    """`tts run` in its own process; the run's wall time less backend start, and its token counts."""
+    """`tts run` in its own process into a fresh folder (the same folder would resume the finished
+    run and report its time again); the run's wall time less backend start, and its token counts."""
     folder.mkdir(parents=True, exist_ok=True)
-    path, out = folder / "recipe.yaml", folder / "run"
+    path = folder / "recipe.yaml"
+    out = Path(tempfile.mkdtemp(prefix="run-", dir=folder))
     path.write_text(yaml.safe_dump(recipe))
     tts("run", str(path), "--out", str(out))
     summary = json.loads((out / "summary.json").read_text())
@@ -101,14 +110,14 @@ def through_tts(recipe: dict, folder: Path) -> dict:
 
 
 async def plain(endpoint: str, served: str, prompts: list[str], n: int, tokens: int, split: bool) -> dict:
-    """A bare async client on the chat API, every request submitted at once (at most
-    MATCHED_CONNECTIONS on the wire, as its_hub's aiohttp session)."""
-    async with httpx.AsyncClient(timeout=1800, limits=httpx.Limits(max_connections=MATCHED_CONNECTIONS)) as client:
+    """A bare aiohttp client on the chat API, every request submitted and on the wire at once."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=1800)) as client:
         async def one(p: str, k: int) -> int:
-            r = await client.post(endpoint + "/chat/completions", json={
-                "model": served, "messages": [{"role": "user", "content": p}], "n": k, "max_tokens": tokens,
-                "temperature": 1.0})
-            return r.json()["usage"]["completion_tokens"]
+            body = {"model": served, "messages": [{"role": "user", "content": p}], "n": k, "max_tokens": tokens,
+                    "temperature": 1.0}
+            async with client.post(endpoint + "/chat/completions", json=body) as r:
+                return (await r.json())["usage"]["completion_tokens"]
 
         shape = [(p, 1) for p in prompts for _ in range(n)] if split else [(p, n) for p in prompts]
         t0 = time.perf_counter()
@@ -143,14 +152,13 @@ def main(args: argparse.Namespace) -> dict:
         # Warm every request shape first (the first requests of a fresh server pay one-time costs).
         asyncio.run(plain(endpoint, served, prompts[:2], 2, 4, False))
         asyncio.run(plain(endpoint, served, prompts[:2], 2, 4, True))
-        through_tts(recipe_for(spec, endpoint, served, 2, 2, 4, False), work / "warm")
+        through_tts(recipe_for(spec, endpoint, served, 2, 2, 4, "default"), work / "warm")
         clients = {
             "its_hub_default": lambda: its_hub(args.its_python, endpoint, served, prompts, n, tokens, None),
             "its_hub_unlimited": lambda: its_hub(args.its_python, endpoint, served, prompts, n, tokens, -1),
-            "tts_default": lambda: through_tts(recipe_for(spec, endpoint, served, args.prompts, n, tokens, False),
-                                               work / "tts_default"),
-            "tts_matched": lambda: through_tts(recipe_for(spec, endpoint, served, args.prompts, n, tokens, True),
-                                               work / "tts_matched"),
+            **{f"tts_{shape}": (lambda shape=shape: through_tts(
+                recipe_for(spec, endpoint, served, args.prompts, n, tokens, shape), work / f"tts_{shape}"))
+               for shape in SHAPES},
             "plain_n_in_one": lambda: asyncio.run(plain(endpoint, served, prompts, n, tokens, False)),
             "plain_per_sample": lambda: asyncio.run(plain(endpoint, served, prompts, n, tokens, True)),
         }
@@ -170,11 +178,11 @@ def main(args: argparse.Namespace) -> dict:
     result = {"model": spec["model"], "prompts": args.prompts, "n": n, "max_tokens": tokens, "repeats": args.repeats,
               "tok_per_s": tps, "runs": raw,
               "ratios": {"tts_default_vs_its_hub_default": ratio("tts_default", "its_hub_default"),
-                         "tts_matched_vs_its_hub_unlimited": ratio("tts_matched", "its_hub_unlimited"),
-                         "tts_default_vs_plain_n_in_one": ratio("tts_default", "plain_n_in_one"),
-                         "tts_matched_vs_plain_per_sample": ratio("tts_matched", "plain_per_sample")},
-              "targets": {"tts_default_vs_its_hub_default": 1.3, "tts_matched_vs_its_hub_unlimited": 1.0,
-                          "tts_default_vs_plain_n_in_one": 0.95, "tts_matched_vs_plain_per_sample": 0.95}}
+                         "tts_per_sample_vs_its_hub_unlimited": ratio("tts_per_sample", "its_hub_unlimited"),
+                         "tts_n_in_one_vs_plain_n_in_one": ratio("tts_n_in_one", "plain_n_in_one"),
+                         "tts_per_sample_vs_plain_per_sample": ratio("tts_per_sample", "plain_per_sample")},
+              "targets": {"tts_default_vs_its_hub_default": 1.3, "tts_per_sample_vs_its_hub_unlimited": 1.0,
+                          "tts_n_in_one_vs_plain_n_in_one": 0.95, "tts_per_sample_vs_plain_per_sample": 0.95}}
     print(json.dumps({k: result[k] for k in ("tok_per_s", "ratios")}, indent=2))
     if args.out:
         print(f"wrote {write(args.out, result)}")
@@ -185,7 +193,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=sorted(MODELS), default="toy")
     ap.add_argument("--its-python", default="/tmp/itsvenv/bin/python")
-    ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--prompts", type=int, default=128)
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
