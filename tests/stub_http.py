@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-# (path, JSON body) -> (status, JSON reply)
-Handler = Callable[[str, dict[str, Any]], tuple[int, Any]]
+# (path, JSON body) -> (status, JSON reply) or (status, JSON reply, seconds to wait before replying)
+Handler = Callable[[str, dict[str, Any]], tuple[Any, ...]]
 
 
 @contextmanager
@@ -21,7 +21,9 @@ def stub_server(handler: Handler) -> Iterator[str]:
     from tts.backends.serve import free_port
 
     async def answer(request: web.Request) -> web.Response:
-        status, reply = handler(request.path.removeprefix("/v1"), await request.json())
+        status, reply, *delay = handler(request.path.removeprefix("/v1"), await request.json())
+        if delay:  # waits without blocking the server loop, so a retry is answered meanwhile
+            await asyncio.sleep(delay[0])
         return web.json_response(reply, status=status)
 
     loop = asyncio.new_event_loop()

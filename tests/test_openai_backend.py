@@ -144,6 +144,21 @@ def test_retries_on_429_and_5xx_then_gives_up():
             asyncio.run(post_through_pool(url, retries=2))
 
 
+def test_timeout_caps_each_wait_not_the_whole_request():
+    calls = []
+
+    def slow_then_streaming(path, body):
+        calls.append(path)
+        return 200, {"ok": True}, 0.6
+
+    with stub_server(slow_then_streaming) as url:  # a reply later than `timeout` is retried, then given up
+        with pytest.raises(BackendError, match="failed after 2 tries.*Timeout"):
+            asyncio.run(post_through_pool(url, retries=1, timeout=0.2))
+    assert calls == ["/completions"] * 2
+    with stub_server(slow_then_streaming) as url:  # within the per-read cap: answered
+        assert asyncio.run(post_through_pool(url, retries=0, timeout=2.0)) == {"ok": True}
+
+
 def test_least_outstanding_balancing():
     pool = EndpointPool(["http://a/v1", "http://b/v1", "http://c/v1"])
     pool.endpoints[0].outstanding, pool.endpoints[1].outstanding, pool.endpoints[2].outstanding = 5, 1, 3

@@ -70,7 +70,9 @@ class EndpointPool:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=10.0)
+            # a cap on each wait for bytes, not on the whole request: a long generation that keeps
+            # streaming (or a slow one under load) must not be cut off at `timeout` in total
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=self.timeout)
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout, read_bufsize=2**20,
                                                   headers=headers)
             self._loop = loop
