@@ -21,8 +21,7 @@ NAMED = re.compile(r"benchmarks/results/[\w./*{},-]+\.json")
 LEGACY = {
     "grader_accuracy_first_look.json",
     "kinetics_fidelity_cpu.json", "lact_bf16_h100.json", "lact_bf16_muon_h100.json", "lact_fp32_h100.json",
-    "lact_recall_cpu.json", "lact_throughput_cpu.json", "perk_recall_cpu.json",
-    "perk_recall_weighted_cpu.json", "rwkv7_kernels_h100.json",
+    "lact_recall_cpu.json", "rwkv7_kernels_h100.json",
 }
 
 
