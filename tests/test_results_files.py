@@ -20,7 +20,7 @@ NAMED = re.compile(r"benchmarks/results/[\w./*{},-]+\.json")
 # written before benchmarks/provenance.py; each is to be rerun by its script (issue 19, part 3)
 LEGACY = {
     "grader_accuracy_first_look.json",
-    "kinetics_fidelity_cpu.json", "lact_bf16_h100.json", "lact_bf16_muon_h100.json", "lact_fp32_h100.json",
+    "lact_bf16_h100.json", "lact_bf16_muon_h100.json", "lact_fp32_h100.json",
     "lact_recall_cpu.json", "rwkv7_kernels_h100.json",
 }
 
