@@ -147,15 +147,15 @@ def test_retries_on_429_and_5xx_then_gives_up():
 def test_timeout_caps_each_wait_not_the_whole_request():
     calls = []
 
-    def slow_then_streaming(path, body):
+    def slow_reply(path, body):
         calls.append(path)
         return 200, {"ok": True}, 0.6
 
-    with stub_server(slow_then_streaming) as url:  # a reply later than `timeout` is retried, then given up
+    with stub_server(slow_reply) as url:  # a reply later than `timeout` is retried, then given up
         with pytest.raises(BackendError, match="failed after 2 tries.*Timeout"):
             asyncio.run(post_through_pool(url, retries=1, timeout=0.2))
     assert calls == ["/completions"] * 2
-    with stub_server(slow_then_streaming) as url:  # within the per-read cap: answered
+    with stub_server(slow_reply) as url:  # within the per-read cap: answered
         assert asyncio.run(post_through_pool(url, retries=0, timeout=2.0)) == {"ok": True}
 
 
